@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config git
     libssl-dev openssl libcurl4-openssl-dev libzstd-dev zstd
-    libprotobuf-c-dev protobuf-c-compiler
+    libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
     libnghttp2-dev libevent-dev libsqlite3-dev libjansson-dev
     check libsubunit-dev
     python3 python3-numpy python3-cffi python3-pytest python3-cryptography
