@@ -152,6 +152,19 @@ def test_copy_zstd_and_back(npy_tool, tmp_path):
             if shutil.which("zstd"):
                 plain = subprocess.run(["zstd", "-d", "-c", str(z)], capture_output=True, check=True).stdout
                 assert plain == src.read_bytes()
+    # Frames written by the zstd tools decode too: plain, multi-threaded, and pzstd's
+    # concatenated frames behind a skippable frame.
+    src = tmp_path / "in.npy"
+    arr = make_array("float32", (300, 200), "<", "C", seed=4)
+    np.save(src, arr)
+    for tool_cmd in (["zstd", "-q", "-f", "-19"], ["zstd", "-q", "-f", "-T2"], ["pzstd", "-q", "-f", "-p", "2"]):
+        if not shutil.which(tool_cmd[0]):
+            continue
+        packed = tmp_path / "packed.zst"
+        subprocess.run([*tool_cmd, str(src), "-o", str(packed)], check=True, capture_output=True)
+        out = tmp_path / "unpacked.npy"
+        run([npy_tool, "copy", packed, out])
+        assert out.read_bytes() == src.read_bytes(), tool_cmd
     # The bound is enforced on decompression.
     proc = run([npy_tool, "info", z, "--max-decompressed", "1000"], check=False)
     assert proc.returncode == 1 and "bound" in proc.stderr

@@ -785,7 +785,7 @@ START_TEST(malformed_zstd_rejected)
 {
     size_t len;
     uint8_t *b = good_npy(&len);
-    size_t zcap = ZSTD_compressBound(len + 1) + 16;
+    size_t zcap = 3 * ZSTD_compressBound(len + 1) + 64;
     uint8_t *z = malloc(zcap + 8);
     size_t zlen = zc(z, zcap, b, len);
     ck_assert(!ZSTD_isError(zlen));
@@ -797,11 +797,32 @@ START_TEST(malformed_zstd_rejected)
     expect_status(z, zlen - 3, TEEU_ERR_NPY_COMPRESSED, "truncated frame");
     expect_status(z, 4, TEEU_ERR_NPY_COMPRESSED, "only the frame magic");
     memcpy(z + zlen, "JUNK", 4);
+    expect_status(z, zlen + 1, TEEU_ERR_NPY_COMPRESSED, "one byte after the frame");
     expect_status(z, zlen + 4, TEEU_ERR_NPY_COMPRESSED, "bytes after the frame");
     uint8_t saved = z[zlen / 2];
     z[zlen / 2] ^= 0x55;
     expect_status(z, zlen, TEEU_ERR_NPY_COMPRESSED, "corrupted frame");
     z[zlen / 2] = saved;
+
+    /* Concatenated frames (header in one, data in the next, a skippable frame between) are one stream. */
+    size_t split = 70;
+    size_t n1 = zc(z, zcap, b, split);
+    uint8_t skippable[12] = {0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0, 'n', 'o', 't', 'e'};
+    memcpy(z + n1, skippable, sizeof skippable);
+    size_t n2 = zc(z + n1 + sizeof skippable, zcap - n1 - sizeof skippable, b + split, len - split);
+    ck_assert_ok(teeu_ndarray_decode(z, n1 + sizeof skippable + n2, NULL, &arr));
+    ck_assert_mem_eq(teeu_ndarray_data(arr), b + len - 96, 96);
+    teeu_ndarray_free(arr);
+    /* pzstd starts its output with a skippable frame. */
+    uint8_t *lead = malloc(sizeof skippable + n1 + sizeof skippable + n2);
+    memcpy(lead, skippable, sizeof skippable);
+    memcpy(lead + sizeof skippable, z, n1 + sizeof skippable + n2);
+    ck_assert_ok(teeu_ndarray_decode(lead, sizeof skippable + n1 + sizeof skippable + n2, NULL, &arr));
+    teeu_ndarray_free(arr);
+    free(lead);
+    n2 = zc(z + n1, zcap - n1, b + split, len - split);
+    size_t n3 = zc(z + n1 + n2, zcap - n1 - n2, "x", 1);
+    expect_status(z, n1 + n2 + n3, TEEU_ERR_NPY_DATA_LENGTH, "zstd: a further frame with more data");
 
     /* The frame is fine but its content is not: data one byte long, one byte short, not .npy. */
     uint8_t *longer = malloc(len + 1);
