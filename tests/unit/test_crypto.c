@@ -1,0 +1,684 @@
+/*
+ * Crypto layer: keys (formats, size/type rules, passphrases, permissions),
+ * SHA-256/HMAC with separator, SHA256withRSA, RSA-OAEP, AES-GCM, the
+ * envelope, randomness, and the segmented streaming AEAD with tampering.
+ * Keys are generated at test time (once, before the forked tests run).
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/encoder.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "crypto/crypto_internal.h"
+#include "tu_check.h"
+
+/* ---- fixtures ---------------------------------------------------------------- */
+
+static teeu_key *party;     /* RSA-3072 private */
+static teeu_key *small_key; /* RSA-2048 private */
+static char tmpdir[256];
+static char *party_pem;
+static size_t party_pem_len;
+
+static void write_text(const char *path, const char *text, size_t len, mode_t mode)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+    ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+static void make_path(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", tmpdir, name);
+}
+
+static void setup_keys(void)
+{
+    ck_assert_ok(teeu_key_generate(0, &party));
+    ck_assert_ok(teeu_key_generate(2048, &small_key));
+    ck_assert_ok(teeu_key_private_pem(party, NULL, &party_pem, &party_pem_len));
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/teeu_test_crypto_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void teardown_keys(void)
+{
+    teeu_key_free(party);
+    teeu_key_free(small_key);
+    teeu_free_secret(party_pem, party_pem_len);
+    nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* PEM text of an EVP_PKEY written by OpenSSL directly (for formats libteeu does not write). */
+static char *evp_pem(EVP_PKEY *pkey, int which, size_t *len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int ok = 0;
+    if (which == 0)
+        ok = PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
+    else if (which == 1) /* PKCS#1 "RSA PRIVATE KEY" through the encoder API */
+        ok = PEM_write_bio_PrivateKey_traditional(bio, pkey, NULL, NULL, 0, NULL, NULL);
+    else if (which == 2)
+        ok = PEM_write_bio_PUBKEY(bio, pkey);
+    ck_assert_int_eq(ok, 1);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    char *copy = tu_memdup(data, (size_t)n);
+    *len = (size_t)n;
+    BIO_free(bio);
+    return copy;
+}
+
+/* ---- keys -------------------------------------------------------------------- */
+
+START_TEST(key_generate_and_properties)
+{
+    ck_assert_uint_eq(teeu_key_bits(party), 3072);
+    ck_assert_int_eq(teeu_key_is_private(party), 1);
+    ck_assert_uint_eq(teeu_key_bits(NULL), 0);
+    ck_assert_int_eq(teeu_key_is_private(NULL), 0);
+    teeu_key *k = NULL;
+    ck_assert_status(teeu_key_generate(1024, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(k);
+    ck_assert_status(teeu_key_generate(3072, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    teeu_key_free(NULL);
+}
+END_TEST
+
+START_TEST(key_private_pem_round_trip_pkcs8)
+{
+    ck_assert_ptr_nonnull(strstr(party_pem, "-----BEGIN PRIVATE KEY-----"));
+    teeu_key *k = NULL;
+    ck_assert_ok(teeu_key_load_private_pem(party_pem, party_pem_len, NULL, &k));
+    char a[TEEU_OWNER_ID_LEN + 1], b[TEEU_OWNER_ID_LEN + 1];
+    ck_assert_ok(teeu_key_owner_id(party, a));
+    ck_assert_ok(teeu_key_owner_id(k, b));
+    ck_assert_str_eq(a, b);
+    ck_assert_int_eq(teeu_key_is_private(k), 1);
+    teeu_key_free(k);
+}
+END_TEST
+
+START_TEST(key_private_pem_pkcs1)
+{
+    size_t len;
+    char *pem = evp_pem(tu_key_evp(party), 1, &len);
+    ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN RSA PRIVATE KEY-----"));
+    teeu_key *k = NULL;
+    ck_assert_ok(teeu_key_load_private_pem(pem, len, NULL, &k));
+    ck_assert_uint_eq(teeu_key_bits(k), 3072);
+    teeu_key_free(k);
+    free(pem);
+}
+END_TEST
+
+START_TEST(key_encrypted_pkcs8_passphrases)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    ck_assert_ok(teeu_key_private_pem(party, "correct horse", &pem, &len));
+    ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    teeu_key *k = NULL;
+    ck_assert_ok(teeu_key_load_private_pem(pem, len, "correct horse", &k));
+    ck_assert_uint_eq(teeu_key_bits(k), 3072);
+    teeu_key_free(k);
+    k = NULL;
+
+    ck_assert_status(teeu_key_load_private_pem(pem, len, "wrong horse", &k), TEEU_ERR_KEY_PASSPHRASE);
+    ck_assert_ptr_null(k);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "passphrase"));
+    ck_assert_status(teeu_key_load_private_pem(pem, len, NULL, &k), TEEU_ERR_KEY_PASSPHRASE);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "no passphrase was given"));
+    ck_assert_ptr_null(k);
+    teeu_free_secret(pem, len);
+}
+END_TEST
+
+START_TEST(key_too_small_names_sizes)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    ck_assert_ok(teeu_key_private_pem(small_key, NULL, &pem, &len));
+    teeu_key *k = NULL;
+    ck_assert_status(teeu_key_load_private_pem(pem, len, NULL, &k), TEEU_ERR_KEY_TOO_SMALL);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "RSA-2048"));
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "3072"));
+    ck_assert_ptr_null(k);
+    /* A 2048-bit key is fine for a peer. */
+    ck_assert_ok(tu_key_load_private_pem_min(pem, len, NULL, TEEU_PEER_KEY_MIN_BITS, NULL, &k));
+    teeu_key_free(k);
+    teeu_free_secret(pem, len);
+
+    char *pub = NULL;
+    ck_assert_ok(teeu_key_public_pem(small_key, &pub, &len));
+    ck_assert_ok(teeu_key_load_public_pem(pub, len, 0, &k));
+    teeu_key_free(k);
+    k = NULL;
+    ck_assert_status(teeu_key_load_public_pem(pub, len, TEEU_PARTY_KEY_MIN_BITS, &k), TEEU_ERR_KEY_TOO_SMALL);
+    ck_assert_ptr_null(k);
+    teeu_free(pub);
+}
+END_TEST
+
+START_TEST(key_ec_is_wrong_type)
+{
+    EVP_PKEY *ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    ck_assert_ptr_nonnull(ec);
+    size_t len;
+    char *priv = evp_pem(ec, 0, &len);
+    teeu_key *k = NULL;
+    ck_assert_status(teeu_key_load_private_pem(priv, len, NULL, &k), TEEU_ERR_KEY_TYPE);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "EC"));
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "RSA"));
+    free(priv);
+    char *pub = evp_pem(ec, 2, &len);
+    ck_assert_status(teeu_key_load_public_pem(pub, len, 0, &k), TEEU_ERR_KEY_TYPE);
+    ck_assert_ptr_null(k);
+    free(pub);
+    teeu_key *wrapped = NULL;
+    ck_assert_status(tu_key_from_evp(ec, &wrapped), TEEU_ERR_KEY_TYPE);
+    EVP_PKEY_free(ec);
+}
+END_TEST
+
+START_TEST(key_garbage_is_format_error)
+{
+    static const char *const bad[] = {
+        "",
+        "hello world",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        "-----BEGIN RSA PRIVATE KEY-----\n!!!!\n-----END RSA PRIVATE KEY-----\n",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    };
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad); i++) {
+        teeu_key *k = NULL;
+        ck_assert_status(teeu_key_load_private_pem(bad[i], strlen(bad[i]), NULL, &k), TEEU_ERR_KEY_FORMAT);
+        ck_assert_ptr_null(k);
+        ck_assert_status(teeu_key_load_private_pem(bad[i], strlen(bad[i]), "pw", &k), TEEU_ERR_KEY_FORMAT);
+        ck_assert_status(teeu_key_load_public_pem(bad[i], strlen(bad[i]), 0, &k), TEEU_ERR_KEY_FORMAT);
+        ck_assert_ptr_null(k);
+    }
+    /* A truncated real key. */
+    teeu_key *k = NULL;
+    ck_assert_status(teeu_key_load_private_pem(party_pem, party_pem_len / 2, NULL, &k), TEEU_ERR_KEY_FORMAT);
+    /* A private key where a public key is expected, and the reverse. */
+    ck_assert_status(teeu_key_load_public_pem(party_pem, party_pem_len, 0, &k), TEEU_ERR_KEY_FORMAT);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "private key where a public key"));
+    char *pub = NULL;
+    size_t len;
+    ck_assert_ok(teeu_key_public_pem(party, &pub, &len));
+    ck_assert_status(teeu_key_load_private_pem(pub, len, NULL, &k), TEEU_ERR_KEY_FORMAT);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "public key where a private key"));
+    teeu_free(pub);
+    ck_assert_status(teeu_key_load_private_pem(NULL, 0, NULL, &k), TEEU_ERR_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(key_public_spki_and_pkcs1)
+{
+    char *pub = NULL;
+    size_t len;
+    ck_assert_ok(teeu_key_public_pem(party, &pub, &len));
+    ck_assert_ptr_nonnull(strstr(pub, "-----BEGIN PUBLIC KEY-----"));
+    ck_assert_uint_eq(strlen(pub), len);
+    teeu_key *k = NULL;
+    ck_assert_ok(teeu_key_load_public_pem(pub, len, 0, &k));
+    ck_assert_int_eq(teeu_key_is_private(k), 0);
+    char a[TEEU_OWNER_ID_LEN + 1], b[TEEU_OWNER_ID_LEN + 1];
+    ck_assert_ok(teeu_key_owner_id(party, a));
+    ck_assert_ok(teeu_key_owner_id(k, b));
+    ck_assert_str_eq(a, b);
+    ck_assert_uint_eq(strlen(a), TEEU_OWNER_ID_LEN);
+    /* A public key cannot export a private PEM. */
+    char *priv = NULL;
+    ck_assert_status(teeu_key_private_pem(k, NULL, &priv, &len), TEEU_ERR_INVALID_ARGUMENT);
+    teeu_key_free(k);
+    teeu_free(pub);
+
+    /* PKCS#1 "RSA PUBLIC KEY", made with the encoder API. */
+    BIO *bio = BIO_new(BIO_s_mem());
+    OSSL_ENCODER_CTX *ectx = OSSL_ENCODER_CTX_new_for_pkey(tu_key_evp(party), EVP_PKEY_PUBLIC_KEY, "PEM",
+                                                           "type-specific", NULL);
+    ck_assert_ptr_nonnull(ectx);
+    ck_assert_int_eq(OSSL_ENCODER_to_bio(ectx, bio), 1);
+    OSSL_ENCODER_CTX_free(ectx);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    ck_assert_ptr_nonnull(memmem(data, (size_t)n, "BEGIN RSA PUBLIC KEY", 20));
+    ck_assert_ok(teeu_key_load_public_pem(data, (size_t)n, 0, &k));
+    ck_assert_ok(teeu_key_owner_id(k, b));
+    ck_assert_str_eq(a, b);
+    teeu_key_free(k);
+    BIO_free(bio);
+}
+END_TEST
+
+START_TEST(key_owner_id_is_sha256_of_spki)
+{
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    ck_assert_ok(tu_key_spki_der(party, &der, &der_len));
+    /* Compute independently with OpenSSL's one-shot digest + base64 encoder. */
+    unsigned char md[32];
+    unsigned md_len = 0;
+    ck_assert_int_eq(EVP_Digest(der, der_len, md, &md_len, EVP_sha256(), NULL), 1);
+    unsigned char b64[64];
+    int n = EVP_EncodeBlock(b64, md, 32);
+    ck_assert_int_eq(n, TEEU_OWNER_ID_LEN);
+    char id[TEEU_OWNER_ID_LEN + 1];
+    ck_assert_ok(teeu_key_owner_id(party, id));
+    ck_assert_str_eq(id, (char *)b64);
+    free(der);
+}
+END_TEST
+
+static int warn_calls;
+static char warn_msg[1024];
+static void capture_warn(teeu_log_level level, const char *msg, void *ud)
+{
+    (void)ud;
+    if (level == TEEU_LOG_WARN) {
+        warn_calls++;
+        snprintf(warn_msg, sizeof warn_msg, "%s", msg);
+    }
+}
+
+START_TEST(key_file_permissions_warn)
+{
+    char path[512];
+    make_path(path, sizeof path, "party_open.pem");
+    write_text(path, party_pem, party_pem_len, 0644);
+    teeu_set_log_handler(capture_warn, NULL, TEEU_LOG_DEBUG);
+    warn_calls = 0;
+    teeu_key *k = NULL;
+    ck_assert_ok(teeu_key_load_private_file(path, NULL, &k));
+    teeu_key_free(k);
+    ck_assert_int_eq(warn_calls, 1);
+    ck_assert_ptr_nonnull(strstr(warn_msg, path));
+    ck_assert_ptr_nonnull(strstr(warn_msg, "chmod 600"));
+
+    make_path(path, sizeof path, "party_closed.pem");
+    write_text(path, party_pem, party_pem_len, 0600);
+    warn_calls = 0;
+    ck_assert_ok(teeu_key_load_private_file(path, NULL, &k));
+    teeu_key_free(k);
+    ck_assert_int_eq(warn_calls, 0);
+    teeu_set_log_handler(NULL, NULL, TEEU_LOG_OFF);
+
+    make_path(path, sizeof path, "missing.pem");
+    ck_assert_status(teeu_key_load_private_file(path, NULL, &k), TEEU_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "missing.pem"));
+    ck_assert_status(teeu_key_load_public_file(path, 0, &k), TEEU_ERR_IO);
+}
+END_TEST
+
+START_TEST(key_public_file)
+{
+    char *pub = NULL;
+    size_t len;
+    ck_assert_ok(teeu_key_public_pem(party, &pub, &len));
+    char path[512];
+    make_path(path, sizeof path, "party_pub.pem");
+    write_text(path, pub, len, 0644);
+    teeu_key *k = NULL;
+    ck_assert_ok(teeu_key_load_public_file(path, 0, &k));
+    ck_assert_uint_eq(teeu_key_bits(k), 3072);
+    teeu_key_free(k);
+    teeu_free(pub);
+}
+END_TEST
+
+/* ---- hashing ------------------------------------------------------------------- */
+
+static void hex_to(const char *hex, uint8_t *out, size_t len)
+{
+    ck_assert_ok(tu_hex_decode_to(hex, strlen(hex), out, len));
+}
+
+START_TEST(sha256_known_answers)
+{
+    uint8_t md[32], want[32];
+    tu_bytes abc = TU_STR("abc");
+    ck_assert_ok(tu_sha256(&abc, 1, md));
+    hex_to("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want, 32);
+    ck_assert_mem_eq(md, want, 32);
+    /* Parts are concatenated... */
+    tu_bytes split[] = {TU_STR("a"), TU_STR(""), TU_STR("bc")};
+    ck_assert_ok(tu_sha256(split, 3, md));
+    ck_assert_mem_eq(md, want, 32);
+    /* ...or joined with '|': sha256("a||bc") */
+    ck_assert_ok(tu_sha256_sep(split, 3, md));
+    tu_bytes joined = TU_STR("a||bc");
+    ck_assert_ok(tu_sha256(&joined, 1, want));
+    ck_assert_mem_eq(md, want, 32);
+    ck_assert_ok(tu_sha256(NULL, 0, md));
+    hex_to("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", want, 32);
+    ck_assert_mem_eq(md, want, 32);
+}
+END_TEST
+
+START_TEST(hmac_sha256_known_answers)
+{
+    /* RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?" */
+    uint8_t mac[32], want[32];
+    tu_bytes data[] = {TU_STR("what do ya want "), TU_STR("for nothing?")};
+    ck_assert_ok(tu_hmac_sha256_sep((const uint8_t *)"Jefe", 4, data, 1, mac));
+    uint8_t plain[32];
+    tu_bytes whole = TU_STR("what do ya want for nothing?");
+    ck_assert_ok(tu_hmac_sha256_sep((const uint8_t *)"Jefe", 4, &whole, 1, plain));
+    hex_to("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want, 32);
+    ck_assert_mem_eq(plain, want, 32);
+    ck_assert_mem_ne(mac, want, 32); /* first part only differs */
+    /* Separator: two parts equal one part with '|' between them. */
+    ck_assert_ok(tu_hmac_sha256_sep((const uint8_t *)"Jefe", 4, data, 2, mac));
+    tu_bytes sep = TU_STR("what do ya want |for nothing?");
+    ck_assert_ok(tu_hmac_sha256_sep((const uint8_t *)"Jefe", 4, &sep, 1, want));
+    ck_assert_mem_eq(mac, want, 32);
+    ck_assert(tu_ct_equal(mac, want, 32));
+    want[31] ^= 1;
+    ck_assert(!tu_ct_equal(mac, want, 32));
+}
+END_TEST
+
+/* ---- signatures ------------------------------------------------------------------- */
+
+START_TEST(sign_verify_and_tamper)
+{
+    tu_bytes parts[] = {TU_STR("data-uuid"), TU_STR("default"), TU_BYTES("\0\0\0\0", 4)};
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    ck_assert_ok(tu_rsa_sign(party, parts, 3, &sig, &sig_len));
+    ck_assert_uint_eq(sig_len, 384);
+    ck_assert_ok(tu_rsa_verify(party, parts, 3, sig, sig_len));
+    /* Signing parts = signing their concatenation. */
+    tu_bytes whole = TU_BYTES("data-uuiddefault\0\0\0\0", 20);
+    ck_assert_ok(tu_rsa_verify(party, &whole, 1, sig, sig_len));
+    /* Verification with the public half only. */
+    char *pub = NULL;
+    size_t len;
+    teeu_key *pk = NULL;
+    ck_assert_ok(teeu_key_public_pem(party, &pub, &len));
+    ck_assert_ok(teeu_key_load_public_pem(pub, len, 0, &pk));
+    ck_assert_ok(tu_rsa_verify(pk, parts, 3, sig, sig_len));
+    /* Public keys cannot sign. */
+    uint8_t *sig2 = NULL;
+    ck_assert_status(tu_rsa_sign(pk, parts, 3, &sig2, &len), TEEU_ERR_INVALID_ARGUMENT);
+    /* Any flipped bit in the signature, or changed data, or another key, fails. */
+    for (size_t i = 0; i < sig_len; i += 47) {
+        sig[i] ^= 0x10;
+        ck_assert_status(tu_rsa_verify(pk, parts, 3, sig, sig_len), TEEU_ERR_SIGNATURE);
+        sig[i] ^= 0x10;
+    }
+    tu_bytes other[] = {TU_STR("data-uuid"), TU_STR("defaulT"), TU_BYTES("\0\0\0\0", 4)};
+    ck_assert_status(tu_rsa_verify(pk, other, 3, sig, sig_len), TEEU_ERR_SIGNATURE);
+    ck_assert_status(tu_rsa_verify(small_key, parts, 3, sig, sig_len), TEEU_ERR_SIGNATURE);
+    ck_assert_status(tu_rsa_verify(pk, parts, 3, sig, sig_len - 1), TEEU_ERR_SIGNATURE);
+    ck_assert_status(tu_rsa_verify(pk, parts, 3, sig, 0), TEEU_ERR_SIGNATURE);
+    ck_assert_status(tu_rsa_verify(NULL, parts, 3, sig, sig_len), TEEU_ERR_INVALID_ARGUMENT);
+    teeu_key_free(pk);
+    teeu_free(pub);
+    free(sig);
+}
+END_TEST
+
+START_TEST(sign_is_deterministic_pkcs1v15)
+{
+    tu_bytes m = TU_STR("message");
+    uint8_t *a = NULL, *b = NULL;
+    size_t la, lb;
+    ck_assert_ok(tu_rsa_sign(party, &m, 1, &a, &la));
+    ck_assert_ok(tu_rsa_sign(party, &m, 1, &b, &lb));
+    /* PKCS#1 v1.5 is deterministic (PSS would differ). */
+    ck_assert_uint_eq(la, lb);
+    ck_assert_mem_eq(a, b, la);
+    free(a);
+    free(b);
+}
+END_TEST
+
+/* ---- OAEP ------------------------------------------------------------------------- */
+
+START_TEST(oaep_round_trip_and_tamper)
+{
+    uint8_t key[32];
+    ck_assert_ok(tu_random(key, sizeof key));
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t ct_len, pt_len;
+    ck_assert_ok(tu_rsa_oaep_encrypt(party, key, sizeof key, &ct, &ct_len));
+    ck_assert_uint_eq(ct_len, 384);
+    ck_assert_ok(tu_rsa_oaep_decrypt(party, ct, ct_len, &pt, &pt_len));
+    ck_assert_uint_eq(pt_len, 32);
+    ck_assert_mem_eq(pt, key, 32);
+    tu_free_secret(pt, pt_len);
+    /* Randomised: a second encryption differs. */
+    uint8_t *ct2 = NULL;
+    size_t ct2_len;
+    ck_assert_ok(tu_rsa_oaep_encrypt(party, key, sizeof key, &ct2, &ct2_len));
+    ck_assert_mem_ne(ct, ct2, ct_len);
+    free(ct2);
+    ct[100] ^= 1;
+    ck_assert_status(tu_rsa_oaep_decrypt(party, ct, ct_len, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    ck_assert_ptr_null(pt);
+    ct[100] ^= 1;
+    ck_assert_status(tu_rsa_oaep_decrypt(party, ct, ct_len - 1, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    ck_assert_status(tu_rsa_oaep_decrypt(small_key, ct, ct_len, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    /* Too long for one block: 384 - 42 = 342 bytes at most. */
+    uint8_t big[343] = {0};
+    ck_assert_status(tu_rsa_oaep_encrypt(party, big, sizeof big, &ct2, &ct2_len), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ok(tu_rsa_oaep_encrypt(party, big, 342, &ct2, &ct2_len));
+    free(ct2);
+    /* Empty plaintext is valid OAEP. */
+    ck_assert_ok(tu_rsa_oaep_encrypt(party, NULL, 0, &ct2, &ct2_len));
+    ck_assert_ok(tu_rsa_oaep_decrypt(party, ct2, ct2_len, &pt, &pt_len));
+    ck_assert_uint_eq(pt_len, 0);
+    tu_free_secret(pt, pt_len);
+    free(ct2);
+    free(ct);
+}
+END_TEST
+
+/* ---- AES-GCM ---------------------------------------------------------------------- */
+
+START_TEST(gcm_known_answer)
+{
+    /* NIST GCM test vector (gcmEncryptExtIV256, Count 0 with 16-byte PT, no AAD):
+     * McGrew & Viega test case 14: K = 0^32, IV = 0^12, P = 0^16. */
+    uint8_t key[32] = {0}, nonce[12] = {0}, pt[16] = {0}, ct[16], tag[16], want_ct[16], want_tag[16];
+    ck_assert_ok(tu_aes_gcm_seal(key, 32, nonce, NULL, 0, pt, 16, ct, tag));
+    hex_to("cea7403d4d606b6e074ec5d3baf39d18", want_ct, 16);
+    hex_to("d0d1c8a799996bf0265b98b5d48ab919", want_tag, 16);
+    ck_assert_mem_eq(ct, want_ct, 16);
+    ck_assert_mem_eq(tag, want_tag, 16);
+    /* Test case 2 (AES-128): K = 0^16, IV = 0^12, P = 0^16. */
+    ck_assert_ok(tu_aes_gcm_seal(key, 16, nonce, NULL, 0, pt, 16, ct, tag));
+    hex_to("0388dace60b6a392f328c2b971b2fe78", want_ct, 16);
+    hex_to("ab6e47d42cec13bdf53a67b21257bddf", want_tag, 16);
+    ck_assert_mem_eq(ct, want_ct, 16);
+    ck_assert_mem_eq(tag, want_tag, 16);
+}
+END_TEST
+
+START_TEST(gcm_round_trip_and_tamper)
+{
+    for (size_t kl = 16; kl <= 32; kl += 16) {
+        uint8_t key[32], nonce[12], tag[16];
+        ck_assert_ok(tu_random(key, sizeof key));
+        ck_assert_ok(tu_random(nonce, sizeof nonce));
+        const char *aad = "0123456789abcdef0123456789abcdef";
+        uint8_t msg[100], ct[100], pt[100];
+        for (size_t i = 0; i < sizeof msg; i++)
+            msg[i] = (uint8_t)i;
+        ck_assert_ok(tu_aes_gcm_seal(key, kl, nonce, (const uint8_t *)aad, 32, msg, sizeof msg, ct, tag));
+        ck_assert_ok(tu_aes_gcm_open(key, kl, nonce, (const uint8_t *)aad, 32, ct, sizeof ct, tag, pt));
+        ck_assert_mem_eq(pt, msg, sizeof msg);
+        /* Flip every bit of every byte of ciphertext, tag, nonce, AAD: all refused, output wiped. */
+        uint8_t aad_copy[32];
+        memcpy(aad_copy, aad, 32);
+        uint8_t *fields[] = {ct, tag, nonce, aad_copy};
+        size_t lens[] = {sizeof ct, 16, 12, 32};
+        for (size_t f = 0; f < 4; f++)
+            for (size_t i = 0; i < lens[f]; i++)
+                for (int bit = 0; bit < 8; bit += 3) {
+                    fields[f][i] ^= (uint8_t)(1u << bit);
+                    memset(pt, 0xAA, sizeof pt);
+                    ck_assert_status(tu_aes_gcm_open(key, kl, nonce, aad_copy, 32, ct, sizeof ct, tag, pt),
+                                     TEEU_ERR_DECRYPT);
+                    for (size_t j = 0; j < sizeof pt; j++)
+                        ck_assert_uint_eq(pt[j], 0);
+                    fields[f][i] ^= (uint8_t)(1u << bit);
+                }
+        /* Truncated ciphertext, missing AAD, wrong key length. */
+        ck_assert_status(tu_aes_gcm_open(key, kl, nonce, aad_copy, 32, ct, sizeof ct - 1, tag, pt), TEEU_ERR_DECRYPT);
+        ck_assert_status(tu_aes_gcm_open(key, kl, nonce, NULL, 0, ct, sizeof ct, tag, pt), TEEU_ERR_DECRYPT);
+        ck_assert_status(tu_aes_gcm_open(key, 24, nonce, aad_copy, 32, ct, sizeof ct, tag, pt),
+                         TEEU_ERR_INVALID_ARGUMENT);
+        /* In place. */
+        memcpy(pt, msg, sizeof msg);
+        ck_assert_ok(tu_aes_gcm_seal(key, kl, nonce, NULL, 0, pt, sizeof pt, pt, tag));
+        ck_assert_ok(tu_aes_gcm_open(key, kl, nonce, NULL, 0, pt, sizeof pt, tag, pt));
+        ck_assert_mem_eq(pt, msg, sizeof msg);
+        /* Empty plaintext still authenticates the AAD. */
+        ck_assert_ok(tu_aes_gcm_seal(key, kl, nonce, aad_copy, 32, NULL, 0, NULL, tag));
+        ck_assert_ok(tu_aes_gcm_open(key, kl, nonce, aad_copy, 32, NULL, 0, tag, NULL));
+        aad_copy[0] ^= 1;
+        ck_assert_status(tu_aes_gcm_open(key, kl, nonce, aad_copy, 32, NULL, 0, tag, NULL), TEEU_ERR_DECRYPT);
+    }
+}
+END_TEST
+
+/* ---- envelope ----------------------------------------------------------------------- */
+
+START_TEST(envelope_round_trip_128_and_256)
+{
+    const char *payload = "serialized ComputeMeta bytes";
+    for (size_t kl = 16; kl <= 32; kl += 16) {
+        tu_envelope env;
+        ck_assert_ok(tu_envelope_seal(party, kl, (const uint8_t *)"aad", 3, (const uint8_t *)payload,
+                                      strlen(payload), &env));
+        ck_assert_uint_eq(env.sealed_key_len, 384);
+        ck_assert_uint_eq(env.ciphertext_len, strlen(payload));
+        ck_assert_uint_eq(env.aad_len, 3);
+        /* The key length used for sealing is what OAEP carries. */
+        uint8_t *key = NULL;
+        size_t key_len = 0;
+        ck_assert_ok(tu_rsa_oaep_decrypt(party, env.sealed_key, env.sealed_key_len, &key, &key_len));
+        ck_assert_uint_eq(key_len, kl);
+        tu_free_secret(key, key_len);
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        ck_assert_ok(tu_envelope_open(party, &env, &out, &out_len));
+        ck_assert_uint_eq(out_len, strlen(payload));
+        ck_assert_mem_eq(out, payload, out_len);
+        tu_free_secret(out, out_len);
+        /* Tampering with each field is refused. */
+        env.tag[0] ^= 1;
+        ck_assert_status(tu_envelope_open(party, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+        ck_assert_ptr_null(out);
+        env.tag[0] ^= 1;
+        env.nonce[11] ^= 1;
+        ck_assert_status(tu_envelope_open(party, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+        env.nonce[11] ^= 1;
+        env.aad[0] ^= 1;
+        ck_assert_status(tu_envelope_open(party, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+        env.aad[0] ^= 1;
+        env.ciphertext[5] ^= 1;
+        ck_assert_status(tu_envelope_open(party, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+        env.ciphertext[5] ^= 1;
+        env.sealed_key[7] ^= 1;
+        ck_assert_status(tu_envelope_open(party, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+        env.sealed_key[7] ^= 1;
+        ck_assert_status(tu_envelope_open(small_key, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+        ck_assert_ok(tu_envelope_open(party, &env, &out, &out_len));
+        tu_free_secret(out, out_len);
+        tu_envelope_free(&env);
+        ck_assert_ptr_null(env.sealed_key);
+    }
+    tu_envelope env;
+    ck_assert_status(tu_envelope_seal(party, 24, NULL, 0, NULL, 0, &env), TEEU_ERR_INVALID_ARGUMENT);
+    tu_envelope_free(&env);
+}
+END_TEST
+
+START_TEST(envelope_rejects_odd_key_length)
+{
+    /* An envelope whose sealed key is 24 bytes: not a valid AsymmetricSecret key. */
+    uint8_t key[24] = {1};
+    tu_envelope env = {0};
+    ck_assert_ok(tu_rsa_oaep_encrypt(party, key, sizeof key, &env.sealed_key, &env.sealed_key_len));
+    uint8_t *out = NULL;
+    size_t out_len;
+    ck_assert_status(tu_envelope_open(party, &env, &out, &out_len), TEEU_ERR_DECRYPT);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "24 bytes"));
+    tu_envelope_free(&env);
+}
+END_TEST
+
+/* ---- randomness ----------------------------------------------------------------------- */
+
+START_TEST(random_and_uuid)
+{
+    uint8_t a[64] = {0}, b[64] = {0};
+    ck_assert_ok(tu_random(a, sizeof a));
+    ck_assert_ok(tu_random_secret(b, sizeof b));
+    ck_assert_mem_ne(a, b, sizeof a);
+    ck_assert_ok(tu_random(NULL, 0));
+    char u1[33], u2[33];
+    ck_assert_ok(tu_uuid4_hex(u1));
+    ck_assert_ok(tu_uuid4_hex(u2));
+    ck_assert_uint_eq(strlen(u1), 32);
+    ck_assert_str_ne(u1, u2);
+    for (int i = 0; i < 32; i++)
+        ck_assert(strchr("0123456789abcdef", u1[i]) != NULL);
+    ck_assert_int_eq(u1[12], '4');
+    ck_assert(strchr("89ab", u1[16]) != NULL);
+}
+END_TEST
+
+/* ---- suite ------------------------------------------------------------------------------ */
+
+static Suite *crypto_suite(void)
+{
+    Suite *s = suite_create("crypto");
+    TCase *tc = tcase_create("keys");
+    tcase_add_unchecked_fixture(tc, setup_keys, teardown_keys);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, key_generate_and_properties);
+    tcase_add_test(tc, key_private_pem_round_trip_pkcs8);
+    tcase_add_test(tc, key_private_pem_pkcs1);
+    tcase_add_test(tc, key_encrypted_pkcs8_passphrases);
+    tcase_add_test(tc, key_too_small_names_sizes);
+    tcase_add_test(tc, key_ec_is_wrong_type);
+    tcase_add_test(tc, key_garbage_is_format_error);
+    tcase_add_test(tc, key_public_spki_and_pkcs1);
+    tcase_add_test(tc, key_owner_id_is_sha256_of_spki);
+    tcase_add_test(tc, key_file_permissions_warn);
+    tcase_add_test(tc, key_public_file);
+    tcase_add_test(tc, sha256_known_answers);
+    tcase_add_test(tc, hmac_sha256_known_answers);
+    tcase_add_test(tc, sign_verify_and_tamper);
+    tcase_add_test(tc, sign_is_deterministic_pkcs1v15);
+    tcase_add_test(tc, oaep_round_trip_and_tamper);
+    tcase_add_test(tc, gcm_known_answer);
+    tcase_add_test(tc, gcm_round_trip_and_tamper);
+    tcase_add_test(tc, envelope_round_trip_128_and_256);
+    tcase_add_test(tc, envelope_rejects_odd_key_length);
+    tcase_add_test(tc, random_and_uuid);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+TU_CHECK_MAIN(crypto_suite)
