@@ -548,7 +548,29 @@ static bool mentions_tls(const char *msg)
     return strstr(msg, "SSL") || strstr(msg, "TLS") || strstr(msg, "alert") || strstr(msg, "certificate");
 }
 
-static teeu_status map_curl_error(const call_ctx *c, CURLcode rc)
+/*
+ * Under TLS 1.3 the server checks our client certificate after the client
+ * has finished its handshake, so a refused (or missing) client certificate
+ * shows up as a fresh connection dropped before any HTTP/2 response.
+ */
+static bool dropped_after_handshake(const call_ctx *c, CURLcode rc, long new_connections)
+{
+    if (c->ch->plaintext || new_connections <= 0 || c->http_status != 0)
+        return false;
+    switch (rc) {
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static teeu_status map_curl_error(const call_ctx *c, CURLcode rc, long new_connections)
 {
     const tu_rpc_channel *ch = c->ch;
     const char *detail = c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc);
@@ -569,6 +591,12 @@ static teeu_status map_curl_error(const call_ctx *c, CURLcode rc)
     default:
         break;
     }
+    if (dropped_after_handshake(c, rc, new_connections))
+        return tu_error(TEEU_ERR_TLS,
+                        "TLS with %s: the server closed the new connection before any response (gRPC %s: %s); it "
+                        "most likely refused the client certificate: check the client certificate/key and that "
+                        "the server trusts their CA",
+                        ch->endpoint, c->method, detail);
     if (!ch->plaintext && (is_tls_failure(rc) || mentions_tls(detail)))
         return tu_error(TEEU_ERR_TLS,
                         "TLS with %s failed (gRPC %s): %s; check the CA file, the server certificate and the "
@@ -751,7 +779,7 @@ static teeu_status call_once(call_ctx *c, int64_t remaining_ms, bool retry_unava
     } else if (c->cb_status != TEEU_OK) {
         st = tu_error_context(c->cb_status, "gRPC %s to %s", c->method, c->ch->endpoint);
     } else if (rc != CURLE_OK) {
-        st = map_curl_error(c, rc);
+        st = map_curl_error(c, rc, connects);
         *retryable = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && !c->producer_started;
     } else {
         st = call_outcome(c, hd.h);
