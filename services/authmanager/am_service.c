@@ -15,18 +15,22 @@
  * GetExportDataKey, so a tampered database cannot release keys.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include <teeu/attest.h>
 #include <teeu/keys.h>
 
 #include "am_internal.h"
+#include "attest/attest_internal.h"
 #include "crypto/crypto_internal.h"
 #include "secretflowapis/v1/common.pb-c.h"
 #include "secretflowapis/v1/sdc/authmanager.pb-c.h"
@@ -60,6 +64,9 @@ struct am_service {
     size_t envelope_key_len;  /* 16 or 32 */
     bool simulation;
     bool attest_required;     /* reports are checked (outside simulation, or with a sim authority) */
+    tu_sim_authority *sim;    /* simulation attestation authority, or NULL */
+    pthread_mutex_t sim_lock; /* serializes quote signing with the authority */
+    uint8_t mrenclave[32];    /* simulated MRENCLAVE: SHA-256 of this binary */
 };
 
 /* The outcome of a request: a google.rpc code and a message naming what failed. */
@@ -548,6 +555,50 @@ out:;
 
 /* ---- GetRaCertPems ------------------------------------------------------- */
 
+/*
+ * A simulated attestation report of this AuthManager binding
+ * UPPERHEX(SHA256(cert_pem | nonce)) (report_data[0..32) = the hash): a
+ * Passport report with the authority's collateral. *holder keeps the
+ * strings the message points to; json_decref it after packing.
+ */
+static int make_report(am_service *svc, const char *nonce, Secretflowapis__V1__Sdc__UnifiedAttestationReport *rep,
+                       json_t **holder, am_result *r)
+{
+    uint8_t binding[TU_SHA256_LEN];
+    tu_bytes parts[] = {TU_STR(svc->key_pem), TU_STR(nonce)};
+    if (tu_sha256_sep(parts, 2, binding) != TEEU_OK)
+        return fail(r, TU_GRPC_INTERNAL, "%s", teeu_last_error());
+    tu_sim_quote_params qp = {.mr_enclave = svc->mrenclave, .report_data = binding, .report_data_len = sizeof binding};
+    uint8_t *quote = NULL;
+    size_t quote_len = 0;
+    char *ua = NULL;
+    pthread_mutex_lock(&svc->sim_lock);
+    teeu_status st = tu_sim_quote(svc->sim, &qp, &quote, &quote_len);
+    if (st == TEEU_OK)
+        st = tu_ua_report_make(quote, quote_len, tu_sim_collateral_json(svc->sim), &ua);
+    pthread_mutex_unlock(&svc->sim_lock);
+    free(quote);
+    if (st != TEEU_OK)
+        return fail(r, TU_GRPC_INTERNAL, "attestation report: %s", teeu_last_error());
+    json_error_t err;
+    json_t *o = json_loads(ua, 0, &err);
+    free(ua);
+    if (o == NULL)
+        return fail(r, TU_GRPC_INTERNAL, "attestation report JSON: %s", err.text);
+    secretflowapis__v1__sdc__unified_attestation_report__init(rep);
+    rep->str_report_version = (char *)json_string_value(json_object_get(o, "str_report_version"));
+    rep->str_report_type = (char *)json_string_value(json_object_get(o, "str_report_type"));
+    rep->str_tee_platform = (char *)json_string_value(json_object_get(o, "str_tee_platform"));
+    rep->json_report = (char *)json_string_value(json_object_get(o, "json_report"));
+    if (rep->str_report_version == NULL || rep->str_report_type == NULL || rep->str_tee_platform == NULL ||
+        rep->json_report == NULL) {
+        json_decref(o);
+        return fail(r, TU_GRPC_INTERNAL, "attestation report JSON lacks a field");
+    }
+    *holder = o;
+    return TU_GRPC_OK;
+}
+
 static void h_ra_cert(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_response *resp)
 {
     (void)ws;
@@ -562,6 +613,8 @@ static void h_ra_cert(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_r
     am_result r = {0};
     int32_t n = q->secret_shard_num <= 0 ? 1 : q->secret_shard_num;
     Secretflowapis__V1__Sdc__Dataagent__ReportWithCertPem *items = NULL, **ptrs = NULL;
+    Secretflowapis__V1__Sdc__UnifiedAttestationReport *reports = NULL;
+    json_t **holders = NULL;
     Secretflowapis__V1__Sdc__Dataagent__GetRaCertPemsResponse out =
         SECRETFLOWAPIS__V1__SDC__DATAAGENT__GET_RA_CERT_PEMS_RESPONSE__INIT;
     if (n > MAX_SHARDS) {
@@ -579,7 +632,9 @@ static void h_ra_cert(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_r
         }
     items = tu_alloc_array((size_t)n, sizeof *items);
     ptrs = tu_alloc_array((size_t)n, sizeof *ptrs);
-    if (items == NULL || ptrs == NULL) {
+    reports = tu_alloc_array((size_t)n, sizeof *reports);
+    holders = calloc((size_t)n, sizeof *holders);
+    if (items == NULL || ptrs == NULL || reports == NULL || holders == NULL) {
         fail(&r, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         goto out;
     }
@@ -590,6 +645,11 @@ static void h_ra_cert(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_r
         items[i].cert_pem = svc->key_pem;
         items[i].nonce = (size_t)i < q->n_nonces ? q->nonces[i] : (char *)"";
         ptrs[i] = &items[i];
+        if (svc->sim != NULL) {
+            if (make_report(svc, items[i].nonce, &reports[i], &holders[i], &r) != TU_GRPC_OK)
+                goto out;
+            items[i].attestation_report = &reports[i];
+        }
     }
     out.n_report_with_certs = (size_t)n;
     out.report_with_certs = ptrs;
@@ -602,6 +662,10 @@ out:;
         out.report_with_certs = NULL;
     }
     reply(resp, &out.base, &r);
+    for (int32_t i = 0; holders && i < n; i++)
+        json_decref(holders[i]);
+    free(holders);
+    free(reports);
     free(items);
     free(ptrs);
     secretflowapis__v1__sdc__dataagent__get_ra_cert_pems_request__free_unpacked(q, NULL);
@@ -784,16 +848,116 @@ static int build_input(input_out *io, const char *partition_id, am_result *r)
  * verify, name an enclave of every input's allowed_apps, have debug off and
  * bind UPPERHEX(SHA256(serialize(tee_task_params) | public_key_pem)).
  */
-static int check_attestation(const am_service *svc, const Secretflowapis__V1__Sdc__Authmanager__GetComputeMetaRequest *q,
+/* Hex compare ignoring case; an empty expected value matches anything. */
+static bool hex_field_matches(const char *expected, const uint8_t *actual, size_t len)
+{
+    if (str_empty(expected))
+        return true;
+    char hex[65];
+    if (len > 32 || strlen(expected) != 2 * len)
+        return false;
+    tu_hex_encode_to(actual, len, true, hex);
+    return strcasecmp(expected, hex) == 0;
+}
+
+/* An EnclaveInfo matches when every field it sets matches (and it sets MRENCLAVE or MRSIGNER). */
+static bool enclave_matches(const Secretflowapis__V1__Sdc__EnclaveInfo *e, const teeu_attest_result *res)
+{
+    if (str_empty(e->hex_mrenclave) && str_empty(e->hex_mrsigner))
+        return false;
+    if (!hex_field_matches(e->hex_mrenclave, teeu_attest_result_mr_enclave(res), 32) ||
+        !hex_field_matches(e->hex_mrsigner, teeu_attest_result_mr_signer(res), 32))
+        return false;
+    if (!str_empty(e->hex_prod_id)) {
+        char *end = NULL;
+        unsigned long v = strtoul(e->hex_prod_id, &end, 16);
+        if (*end != '\0' || v != teeu_attest_result_isv_prod_id(res))
+            return false;
+    }
+    return e->min_svn <= 0 || teeu_attest_result_isv_svn(res) >= e->min_svn;
+}
+
+/* The UnifiedAttestationReport message in the JSON form libteeu's verifier reads. */
+static char *report_json(const Secretflowapis__V1__Sdc__UnifiedAttestationReport *rep)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "str_report_version",
+                          rep->str_report_version ? rep->str_report_version : "", "str_report_type",
+                          rep->str_report_type ? rep->str_report_type : "", "str_tee_platform",
+                          rep->str_tee_platform ? rep->str_tee_platform : "", "json_report",
+                          rep->json_report ? rep->json_report : "");
+    if (o == NULL)
+        return NULL;
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return text;
+}
+
+/*
+ * The attestation part of AuthVerify. In simulation without an authority
+ * nothing is checked (as SecretFlow's simulation); otherwise the report must
+ * verify (simulation root only in simulation), have debug off, bind
+ * UPPERHEX(SHA256(serialize(tee_task_params) | public_key_pem)) in
+ * report_data[0..32), and name an enclave of every input's allowed_apps.
+ */
+static int check_attestation(const am_service *svc,
+                             const Secretflowapis__V1__Sdc__Authmanager__GetComputeMetaRequest *q,
                              input_out *inputs, size_t n_inputs, am_result *r)
 {
-    (void)inputs;
-    (void)n_inputs;
     if (!svc->attest_required)
         return TU_GRPC_OK;
-    if (q->attestation_report == NULL || str_empty(q->attestation_report->json_report))
-        return fail(r, TU_GRPC_PERMISSION_DENIED, "attestation_report is required outside simulation");
-    return fail(r, TU_GRPC_FAILED_PRECONDITION, "this build of teeu-authmanager cannot verify attestation reports");
+    const Secretflowapis__V1__Sdc__UnifiedAttestationReport *rep = q->attestation_report;
+    if (rep == NULL || str_empty(rep->json_report))
+        return fail(r, TU_GRPC_PERMISSION_DENIED, "attestation_report is required%s",
+                    svc->simulation ? " (a simulation attestation authority is configured)" : " outside simulation");
+    size_t tp_len = 0;
+    uint8_t *tp = pack(&q->tee_task_params->base, &tp_len);
+    char *json = report_json(rep);
+    teeu_attest_result *res = NULL;
+    int code = TU_GRPC_OK;
+    uint8_t binding[TU_SHA256_LEN];
+    if (tp == NULL || json == NULL) {
+        code = fail(r, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    tu_bytes parts[] = {TU_BYTES(tp, tp_len), TU_STR(q->public_key->public_key)};
+    if (tu_sha256_sep(parts, 2, binding) != TEEU_OK) {
+        code = fail(r, TU_GRPC_INTERNAL, "%s", teeu_last_error());
+        goto out;
+    }
+    teeu_attest_options opts;
+    teeu_attest_options_init(&opts);
+    opts.simulation = svc->simulation;
+    if (svc->sim != NULL) {
+        opts.sim_root_pem = tu_sim_root_pem(svc->sim);
+        opts.sim_root_pem_len = strlen(opts.sim_root_pem);
+    }
+    teeu_attest_policy pol;
+    teeu_attest_policy_init(&pol);
+    pol.allow_debug = false;
+    pol.report_data = binding;
+    pol.report_data_len = sizeof binding;
+    if (teeu_attest_verify_ua_report(json, strlen(json), NULL, &opts, &pol, &res) != TEEU_OK) {
+        code = fail(r, TU_GRPC_PERMISSION_DENIED, "attestation report refused: %s", teeu_last_error());
+        goto out;
+    }
+    char mr[65];
+    tu_hex_encode_to(teeu_attest_result_mr_enclave(res), 32, true, mr);
+    for (size_t i = 0; i < n_inputs; i++) {
+        const PbDataAuth *a = inputs[i].da;
+        bool ok = false;
+        for (size_t j = 0; j < a->n_allowed_apps && !ok; j++)
+            ok = enclave_matches(a->allowed_apps[j], res);
+        if (!ok) {
+            code = fail(r, TU_GRPC_PERMISSION_DENIED, "enclave %s is not in allowed_apps of data %s", mr,
+                        inputs[i].dm->data_uuid);
+            goto out;
+        }
+    }
+out:
+    teeu_attest_result_free(res);
+    free(json);
+    free(tp);
+    return code;
 }
 
 static void h_compute_meta(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_response *resp)
@@ -1089,6 +1253,20 @@ static teeu_status load_or_create_key(const char *dir, teeu_key **out)
     return TEEU_OK;
 }
 
+/* A simulated MRENCLAVE is the SHA-256 of the service's binary. */
+static teeu_status self_measurement(uint8_t out[32])
+{
+    uint8_t *bin = NULL;
+    size_t len = 0;
+    teeu_status st = tu_read_file("/proc/self/exe", (size_t)1 << 30, &bin, &len);
+    if (st != TEEU_OK)
+        return tu_error_context(st, "measuring this binary");
+    tu_bytes part = TU_BYTES(bin, len);
+    st = tu_sha256(&part, 1, out);
+    free(bin);
+    return st;
+}
+
 teeu_status am_service_new(const am_config *cfg, am_service **out)
 {
     *out = NULL;
@@ -1097,6 +1275,7 @@ teeu_status am_service_new(const am_config *cfg, am_service **out)
     am_service *svc = calloc(1, sizeof *svc);
     if (svc == NULL)
         return tu_error(TEEU_ERR_NOMEM, "service");
+    pthread_mutex_init(&svc->sim_lock, NULL);
     teeu_status st = TEEU_OK;
     svc->simulation = cfg->simulation;
     svc->envelope_key_len = cfg->envelope_key_bits / 8;
@@ -1108,6 +1287,22 @@ teeu_status am_service_new(const am_config *cfg, am_service **out)
     }
     if ((st = load_or_create_key(cfg->state_dir, &svc->key)) != TEEU_OK)
         goto fail;
+    if (cfg->sim_authority != NULL) {
+        if (!cfg->simulation) {
+            st = tu_error(TEEU_ERR_INSECURE, "--sim-authority needs --simulation: a simulation root is never "
+                                             "trusted in production");
+            goto fail;
+        }
+        if ((st = tu_sim_authority_load(cfg->sim_authority, &svc->sim)) != TEEU_OK) {
+            tu_error_context(st, "simulation attestation authority %s", cfg->sim_authority);
+            goto fail;
+        }
+        if ((st = self_measurement(svc->mrenclave)) != TEEU_OK)
+            goto fail;
+        char hex[65];
+        tu_hex_encode_to(svc->mrenclave, 32, true, hex);
+        tu_log(TEEU_LOG_INFO, "teeu-authmanager: simulated MRENCLAVE %s (SHA-256 of this binary)", hex);
+    }
     size_t pem_len = 0;
     if ((st = teeu_key_public_pem(svc->key, &svc->key_pem, &pem_len)) != TEEU_OK)
         goto fail;
@@ -1129,6 +1324,8 @@ void am_service_free(am_service *svc)
         return;
     teeu_key_free(svc->key);
     teeu_free(svc->key_pem);
+    tu_sim_authority_free(svc->sim);
+    pthread_mutex_destroy(&svc->sim_lock);
     free(svc->db_path);
     free(svc);
 }
