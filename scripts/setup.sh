@@ -11,7 +11,7 @@ packages=(
     libnghttp2-dev libevent-dev libsqlite3-dev libjansson-dev
     check libsubunit-dev
     python3 python3-numpy python3-cffi python3-pytest python3-cryptography
-    python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc
+    python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc python3-h2
 )
 
 missing=()

@@ -1,0 +1,263 @@
+"""Test peers for libteeu's gRPC transport and AuthManager client.
+
+- GrpcPeer: a real gRPC server (Debian's python3-grpcio) with generic
+  byte-level handlers, optionally over TLS / mutual TLS.
+- RawH2Peer: a hand-driven HTTP/2 server (python3-h2) that answers with
+  deliberately broken gRPC responses (bad framing, missing trailers, ...).
+- run_tool: runs tests/helpers/rpc_tool and parses its line output.
+- gen_stubs: Python protobuf/gRPC modules generated from proto/ at test time.
+"""
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+
+import grpc
+
+SOURCE_DIR = pathlib.Path(os.environ.get("TEEU_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+PROTO_DIR = SOURCE_DIR / "proto"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_tool(path, args, timeout=60):
+    """Runs a helper; returns (returncode, dict of key -> list of values, elapsed seconds)."""
+    start = time.monotonic()
+    proc = subprocess.run([str(path), *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    elapsed = time.monotonic() - start
+    out = {}
+    for line in proc.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out.setdefault(key, []).append(value)
+    if proc.returncode not in (0, 1):
+        raise AssertionError(f"{path} crashed or misused (rc {proc.returncode}): {proc.stderr}\n{proc.stdout}")
+    return proc.returncode, out, elapsed
+
+
+def status_of(out):
+    return int(out["status"][0].split()[0])
+
+
+# ---- stubs generated from proto/ ---------------------------------------------
+
+_stub_lock = threading.Lock()
+_stub_dir = None
+
+
+def gen_stubs(tmp_root):
+    """Generates *_pb2.py / *_pb2_grpc.py from proto/ once per session; adds them to sys.path."""
+    global _stub_dir
+    with _stub_lock:
+        if _stub_dir:
+            return _stub_dir
+        out = pathlib.Path(tmp_root) / "pystubs"
+        out.mkdir(parents=True, exist_ok=True)
+        protos = [str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto")]
+        try:
+            import grpc_tools  # noqa: F401
+            cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_DIR}", f"--python_out={out}",
+                   f"--grpc_python_out={out}", *protos]
+        except ImportError:
+            cmd = ["protoc", f"-I{PROTO_DIR}", f"--python_out={out}", f"--grpc_out={out}",
+                   "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", *protos]
+        subprocess.run(cmd, check=True, capture_output=True)
+        for d in out.rglob("*"):
+            if d.is_dir() and not (d / "__init__.py").exists():
+                (d / "__init__.py").write_text("")
+        sys.path.insert(0, str(out))
+        _stub_dir = out
+        return out
+
+
+# ---- a real gRPC peer ----------------------------------------------------------
+
+class GrpcPeer:
+    """grpcio server; handlers maps "/pkg.Svc/Method" -> grpc.RpcMethodHandler."""
+
+    def __init__(self, handlers, tls=None, max_workers=8):
+        self.port = free_port()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                                  options=[("grpc.max_receive_message_length", 256 << 20),
+                                           ("grpc.max_send_message_length", 256 << 20)])
+        self.server.add_generic_rpc_handlers([_Generic(handlers)])
+        if tls is None:
+            self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        else:
+            self.server.add_secure_port(f"127.0.0.1:{self.port}", tls)
+        self.endpoint = f"127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop(grace=None).wait(5)
+
+
+class _Generic(grpc.GenericRpcHandler):
+    def __init__(self, handlers):
+        self.handlers = handlers
+
+    def service(self, details):
+        return self.handlers.get(details.method)
+
+
+def unary(fn):
+    return grpc.unary_unary_rpc_method_handler(fn)
+
+
+def server_stream(fn):
+    return grpc.unary_stream_rpc_method_handler(fn)
+
+
+def client_stream(fn):
+    return grpc.stream_unary_rpc_method_handler(fn)
+
+
+# ---- a deliberately broken HTTP/2 peer ---------------------------------------
+
+def frame(payload, flag=0, length=None):
+    n = len(payload) if length is None else length
+    return bytes([flag]) + n.to_bytes(4, "big") + payload
+
+
+class RawH2Peer:
+    """Answers every gRPC request with behaviour(stream_id, request_body) -> list of actions.
+
+    Actions: ("headers", [(k, v)...], end_stream), ("data", bytes, end_stream),
+    ("trailers", [(k, v)...]), ("reset",), ("hang",), ("close",).
+    Counts accepted TCP connections in .connections.
+    """
+
+    def __init__(self, behaviour, speak_http1=False):
+        self.behaviour = behaviour
+        self.speak_http1 = speak_http1
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.endpoint = f"127.0.0.1:{self.port}"
+        self.connections = 0
+        self.requests = []
+        self.stop = threading.Event()
+        self.threads = []
+
+    def __enter__(self):
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn):
+        import h2.config
+        import h2.connection
+        import h2.events
+        conn.settimeout(0.2)
+        try:
+            if self.speak_http1:
+                self._recv_some(conn)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+                return
+            h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+            h2c.initiate_connection()
+            conn.sendall(h2c.data_to_send())
+            bodies = {}
+            headers = {}
+            while not self.stop.is_set():
+                data = self._recv_some(conn)
+                if data is None:
+                    return
+                if not data:
+                    continue
+                for ev in h2c.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        headers[ev.stream_id] = dict(ev.headers)
+                        bodies[ev.stream_id] = b""
+                    elif isinstance(ev, h2.events.DataReceived):
+                        bodies[ev.stream_id] += ev.data
+                        h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        self.requests.append((headers.get(ev.stream_id), bodies.get(ev.stream_id)))
+                        if not self._answer(conn, h2c, ev.stream_id, bodies.get(ev.stream_id, b"")):
+                            return
+                conn.sendall(h2c.data_to_send())
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def _recv_some(self, conn):
+        try:
+            data = conn.recv(65536)
+        except socket.timeout:
+            return b""
+        return data if data else None
+
+    def _answer(self, conn, h2c, sid, body):
+        for action in self.behaviour(sid, body):
+            kind = action[0]
+            if kind == "headers":
+                h2c.send_headers(sid, action[1], end_stream=action[2])
+            elif kind == "data":
+                h2c.send_data(sid, action[1], end_stream=action[2])
+            elif kind == "trailers":
+                h2c.send_headers(sid, action[1], end_stream=True)
+            elif kind == "reset":
+                h2c.reset_stream(sid)
+            elif kind == "hang":
+                conn.sendall(h2c.data_to_send())
+                self.stop.wait(60)
+                return False
+            elif kind == "close":
+                # Idle first (as a server closing an idle connection would), then GOAWAY and
+                conn.sendall(h2c.data_to_send())
+                time.sleep(0.2)
+                # a graceful close so the client reads everything sent.
+                # GOAWAY, then a graceful close so the client reads everything sent.
+                h2c.close_connection()
+                conn.sendall(h2c.data_to_send())
+                conn.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + 2
+                while time.monotonic() < deadline and self._recv_some(conn) is not None:
+                    pass
+                return False
+        conn.sendall(h2c.data_to_send())
+        return True
+
+
+GRPC_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
+
+
+def ok_trailers(code=0, message=None):
+    t = [("grpc-status", str(code))]
+    if message is not None:
+        t.append(("grpc-message", message))
+    return t
