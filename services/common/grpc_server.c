@@ -124,18 +124,6 @@ struct tu_grpc_server {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-const char *tu_grpc_code_name(int code)
-{
-    static const char *const names[] = {
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-        "UNAUTHENTICATED"};
-    if (code < 0 || (size_t)code >= TU_ARRAY_LEN(names))
-        return "UNKNOWN";
-    return names[code];
-}
-
 char *tu_grpc_percent_encode(const char *msg)
 {
     size_t n = strlen(msg);

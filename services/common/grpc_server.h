@@ -27,30 +27,10 @@
 #include <stdint.h>
 
 #include "core/core_internal.h"
+#include "rpc/rpc_internal.h"
 
-/** gRPC status codes (the google.rpc codes). */
-typedef enum tu_grpc_code {
-    TU_GRPC_OK = 0,
-    TU_GRPC_CANCELLED = 1,
-    TU_GRPC_UNKNOWN = 2,
-    TU_GRPC_INVALID_ARGUMENT = 3,
-    TU_GRPC_DEADLINE_EXCEEDED = 4,
-    TU_GRPC_NOT_FOUND = 5,
-    TU_GRPC_ALREADY_EXISTS = 6,
-    TU_GRPC_PERMISSION_DENIED = 7,
-    TU_GRPC_RESOURCE_EXHAUSTED = 8,
-    TU_GRPC_FAILED_PRECONDITION = 9,
-    TU_GRPC_ABORTED = 10,
-    TU_GRPC_OUT_OF_RANGE = 11,
-    TU_GRPC_UNIMPLEMENTED = 12,
-    TU_GRPC_INTERNAL = 13,
-    TU_GRPC_UNAVAILABLE = 14,
-    TU_GRPC_DATA_LOSS = 15,
-    TU_GRPC_UNAUTHENTICATED = 16
-} tu_grpc_code;
-
-/** Upper-case name of a gRPC code ("PERMISSION_DENIED"); never NULL. */
-const char *tu_grpc_code_name(int code);
+/* The gRPC status codes (TU_GRPC_OK ... TU_GRPC_UNAUTHENTICATED) and
+ * tu_grpc_code_name() come from libteeu's rpc layer. */
 
 /** One received message (the protobuf bytes, without the 5-byte prefix). */
 typedef struct tu_grpc_msg {
