@@ -39,7 +39,15 @@ def keys(tmp_path_factory):
 def am(tool, daemon, *args):
     p = subprocess.run([str(tool("am_tool")), args[0], "--endpoint", daemon.address, "--plaintext", *args[1:]],
                        capture_output=True, text=True, timeout=120)
-    out = dict(line.split("=", 1) for line in p.stdout.splitlines() if "=" in line)
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("status="):  # "status=<int> name=<str>"
+            status, _, name = line.partition(" name=")
+            out["status"], out["name"] = status[len("status="):], name
+        elif "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v
+    out.setdefault("error", p.stderr)
     return out
 
 
