@@ -184,13 +184,15 @@ def data_key_of(input_meta):
 class Daemon:
     """teeu-authmanager on 127.0.0.1, a run-time port, a given state folder."""
 
-    def __init__(self, binary, state_dir, extra=(), port=0):
-        self.binary, self.state_dir, self.extra = str(binary), str(state_dir), list(extra)
+    def __init__(self, binary, state_dir, extra=(), port=0, argv=None):
+        """argv replaces the default `--listen 127.0.0.1:PORT --state DIR` (other servers)."""
+        self.binary, self.state_dir, self.extra, self.argv = str(binary), str(state_dir), list(extra), argv
         self.port, self.proc, self.stderr_path = port, None, pathlib.Path(state_dir).parent / (
             pathlib.Path(state_dir).name + ".log")
 
     def start(self, timeout=60):
-        args = [self.binary, "--listen", f"127.0.0.1:{self.port}", "--state", self.state_dir, *self.extra]
+        args = [self.binary, *(self.argv if self.argv is not None else
+                               ["--listen", f"127.0.0.1:{self.port}", "--state", self.state_dir]), *self.extra]
         self.errf = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.errf)
         line = [None]
