@@ -182,7 +182,7 @@ static teeu_status load_json(am_config *cfg, const char *path, const char *text,
     json_error_t err;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
     if (root == NULL)
-        return tu_error(TEEU_ERR_JSON, "%s:%d: %s", path, err.line, err.text);
+        return tu_error(TEEU_ERR_JSON, "%s:%d: invalid JSON config: %s", path, err.line, err.text);
     teeu_status st = TEEU_OK;
     if (!json_is_object(root)) {
         st = tu_error(TEEU_ERR_CONFIG, "%s: the JSON config must be an object", path);

@@ -583,10 +583,6 @@ static void stream_dispatch(conn *c, stream *s)
         code = TU_GRPC_INVALID_ARGUMENT;
         why = j->n_msgs == 0 ? "unary call without a request message" : "unary call with more than one message";
     }
-    if (code == TU_GRPC_OK && srv->queue_len >= srv->cfg.max_queue) {
-        code = TU_GRPC_RESOURCE_EXHAUSTED;
-        why = "server is busy (request queue full); retry later";
-    }
     if (code != TU_GRPC_OK) {
         job_free(j);
         { stream_refuse(c, s, code, "%s", why); return; }
@@ -597,9 +593,15 @@ static void stream_dispatch(conn *c, stream *s)
     j->resp.code = TU_GRPC_OK;
     j->resp.max_message = srv->cfg.max_message;
     clock_gettime(CLOCK_MONOTONIC, &j->start);
+    pthread_mutex_lock(&srv->lock);
+    if (srv->queue_len >= srv->cfg.max_queue) {
+        pthread_mutex_unlock(&srv->lock);
+        job_free(j);
+        stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "server is busy (request queue full); retry later");
+        return;
+    }
     c->refs++;
     srv->in_flight++;
-    pthread_mutex_lock(&srv->lock);
     if (srv->queue_tail)
         srv->queue_tail->next = j;
     else
