@@ -814,8 +814,9 @@ static teeu_status conn_session_init(conn *c)
         nghttp2_session_callbacks_del(cbs);
         return tu_error(TEEU_ERR_NOMEM, "nghttp2 options");
     }
-    /* Our own stream count bound (on_begin_headers) applies before the client ACKs SETTINGS. */
-    nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+    /* Refuse peers that flood SETTINGS; our own stream bound (on_begin_headers)
+     * applies even before the client ACKs our SETTINGS. */
+    nghttp2_option_set_max_settings(opt, 32);
     int rv = nghttp2_session_server_new2(&c->session, cbs, c, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);

@@ -160,3 +160,50 @@ def test_eight_clients_200_creates_each(pb, tool, tmp_path):
         client.close()
     finally:
         assert d.stop() == 0, d.log()
+
+
+def test_tampered_store_releases_nothing(pb, tool, tmp_path):
+    """GetComputeMeta re-verifies the stored signatures: widening a stored
+    DataAuth or swapping a stored segment signature behind the service's back
+    is refused (PERMISSION_DENIED), not served."""
+    import sqlite3
+    state = tmp_path / "state"
+    d = ams.Daemon(tool("teeu-authmanager"), state, ["--simulation"]).start()
+    client = ams.Client(pb, d.address)
+    alice, bob = ams.Party(pb), ams.Party(pb)
+    register(client, alice)
+    register(client, bob)
+    am_key, _, _ = client.am_key()
+    r1, u1, _ = alice.create_request(am_key, functions=[FUNC], allowed_ins_ids=[alice.owner_id])
+    r2, u2, k2 = alice.create_request(am_key, functions=[FUNC], allowed_ins_ids=[alice.owner_id])
+    for r in (r1, r2):
+        assert client.stub.CreateDataWithAuth(r, timeout=30).status.code == ams.OK
+    client.close()
+    assert d.stop() == 0
+
+    db = sqlite3.connect(state / "authmanager.db")
+    auth = pb["sdc_pb2"].DataAuth()
+    auth.ParseFromString(db.execute("SELECT auth FROM data_auths WHERE data_uuid=?", (u1,)).fetchone()[0])
+    auth.allowed_ins_ids.append(bob.owner_id)
+    db.execute("UPDATE data_auths SET auth=? WHERE data_uuid=?", (auth.SerializeToString(), u1))
+    meta = pb["sdc_pb2"].DataMeta()
+    meta.ParseFromString(db.execute("SELECT meta FROM data_metas WHERE data_uuid=?", (u2,)).fetchone()[0])
+    meta.partition_data[0].segment_data[0].signature = ams.sign(bob.key, b"forged")
+    db.execute("UPDATE data_metas SET meta=? WHERE data_uuid=?", (meta.SerializeToString(), u2))
+    db.commit()
+    db.close()
+
+    d = ams.Daemon(tool("teeu-authmanager"), state, ["--simulation"]).start()
+    try:
+        client = ams.Client(pb, d.address)
+        teeu = ams.Teeu(pb)
+        resp = client.stub.GetComputeMeta(teeu.request([u1], FUNC, bob.owner_id), timeout=60)
+        assert resp.status.code == ams.PERMISSION_DENIED
+        assert "DataAuth signature" in resp.status.message
+        resp = client.stub.GetComputeMeta(teeu.request([u2], FUNC, alice.owner_id), timeout=60)
+        assert resp.status.code == ams.PERMISSION_DENIED
+        assert "segment signature" in resp.status.message
+        assert not resp.HasField("encrypted_response")
+        client.close()
+    finally:
+        assert d.stop() == 0, d.log()
