@@ -263,7 +263,8 @@ static int check_shape(const PbDataMeta *m, const PbDataAuth *a, am_result *r)
     if (str_empty(a->data_uuid) || strcmp(a->data_uuid, m->data_uuid) != 0)
         return fail(r, TU_GRPC_INVALID_ARGUMENT, "data_auth.data_uuid differs from data_info.data_uuid %s",
                     m->data_uuid);
-    if (str_empty(a->data_owner_id) || strcmp(a->data_owner_id, m->owner_id) != 0)
+    /* SecretFlow's client leaves data_owner_id empty: the owner is data_info's. */
+    if (!str_empty(a->data_owner_id) && strcmp(a->data_owner_id, m->owner_id) != 0)
         return fail(r, TU_GRPC_INVALID_ARGUMENT, "data_auth.data_owner_id differs from the owner of data %s",
                     m->data_uuid);
     if (m->n_partition_data == 0)

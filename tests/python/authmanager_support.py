@@ -105,7 +105,8 @@ class Party:
         return dataagent.RegisterInsPubKeyRequest(ins_id=ins, public_key=pk, signature=sig)
 
     def create_request(self, am_key, data_key=None, data_uuid=None, allowed_ins_ids=("all",),
-                       mrenclaves=(), operators=(), functions=(), forge_segment=False, forge_auth=False):
+                       mrenclaves=(), operators=(), functions=(), forge_segment=False, forge_auth=False,
+                       auth_owner=True):
         """CreateDataWithAuthRequest per WIRE.md steps 3..7. Returns (request, data_uuid, data_key)."""
         sdc, dataagent = self.pb["sdc_pb2"], self.pb["dataagent_pb2"]
         data_key = data_key or os.urandom(32)
@@ -125,7 +126,8 @@ class Party:
                                                                   segment_data=[seg])])
         apps = [sdc.EnclaveInfo(hex_mrenclave=m) for m in mrenclaves]
         extra = json.dumps({"limit_functions": list(functions)}) if functions else ""
-        auth = sdc.DataAuth(data_uuid=data_uuid, data_owner_id=self.owner_id, allowed_ins_ids=list(allowed_ins_ids),
+        auth = sdc.DataAuth(data_uuid=data_uuid, data_owner_id=self.owner_id if auth_owner else "",
+                            allowed_ins_ids=list(allowed_ins_ids),
                             allowed_apps=apps, operators=list(operators), extra_limits=extra)
         parts = [data_uuid.encode()] + [i.encode() for i in allowed_ins_ids] + \
                 [a.SerializeToString(deterministic=True) for a in apps] + [o.encode() for o in operators] + \

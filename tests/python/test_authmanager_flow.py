@@ -122,6 +122,28 @@ def test_data_party_flow(pb, client, alice, bob):
     assert [ams.data_key_of(m) for m in cm.input_metas] == [k2, k1]
 
 
+def test_secretflow_style_client(pb, client):
+    """As SecretFlow's data-party client does it: unsigned registration, no
+    data_owner_id in DataAuth, allowed_ins_ids ["all"]; its TEEU (simulation)
+    sends no requester_id."""
+    p = ams.Party(pb)
+    assert client.stub.RegisterInsPubKey(p.register_request(signed=False), timeout=30).status.code == ams.OK
+    r, u, k = create(client, p, functions=[FUNC], mrenclaves=["AB" * 32], auth_owner=False)
+    assert r.status.code == ams.OK, r.status.message
+    teeu, resp = compute_meta(pb, client, [u], FUNC, "")
+    assert resp.status.code == ams.OK, resp.status.message
+    assert ams.data_key_of(teeu.open(resp).input_metas[0]) == k
+
+
+def test_create_for_mismatched_auth_owner_refused(pb, client, alice, bob):
+    am_key, _, _ = client.am_key()
+    req, _, _ = alice.create_request(am_key, functions=[FUNC])
+    req.data_auth.data_owner_id = bob.owner_id
+    resp = client.stub.CreateDataWithAuth(req, timeout=30)
+    assert resp.status.code == ams.INVALID_ARGUMENT
+    assert "data_owner_id" in resp.status.message
+
+
 def test_owner_may_always_request(pb, client, alice, bob):
     r, u, k = create(client, bob, functions=[FUNC], allowed_ins_ids=[alice.owner_id])
     assert r.status.code == ams.OK
