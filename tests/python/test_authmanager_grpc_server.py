@@ -24,7 +24,7 @@ def server(tool, tmp_path):
         return d
     yield start
     for d in started:
-        d.stop()
+        assert d.stop() == 0, d.log()  # clean exit (and no sanitizer report)
 
 
 def channel(d):
