@@ -1,0 +1,1163 @@
+/*
+ * gRPC server on nghttp2 + libevent; see grpc_server.h.
+ *
+ * Ownership and threads: connections, streams and the nghttp2 sessions
+ * live on the loop thread only. A finished request becomes a job (its own
+ * copy of the bytes, plus a reference on the connection) that a worker
+ * runs; the worker hands the job back through a mutex-protected list and an
+ * event, and the loop thread answers the stream if it still exists. So no
+ * lock is ever taken around nghttp2 state.
+ */
+#include "grpc_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#define GRPC_PREFIX_LEN 5
+#define MAX_PATH_LEN 256
+#define OUTPUT_HIGH_WATER (1u << 20)
+#define STREAM_WINDOW (1 << 20)
+#define CONN_WINDOW (8 << 20)
+
+typedef struct conn conn;
+typedef struct job job;
+
+typedef struct stream {
+    int32_t id;
+    conn *c;
+    char path[MAX_PATH_LEN];
+    bool path_too_long;
+    bool is_post;
+    bool is_grpc;
+    bool too_large;      /* request body exceeded its bound: already refused */
+    bool dispatched;     /* a job runs (or ran) for it */
+    bool answered;
+    tu_buf in;           /* raw DATA bytes (gRPC frames) */
+    /* response body (framed messages) served by the data provider */
+    uint8_t *out;
+    size_t out_len, out_off;
+    int code;
+    char *message;
+    struct stream *prev, *next;
+} stream;
+
+struct conn {
+    tu_grpc_server *srv;
+    struct bufferevent *bev;
+    nghttp2_session *session;
+    char peer[64];
+    char *peer_subject;
+    stream *streams;     /* list of open streams */
+    size_t n_streams;
+    int refs;            /* 1 while open + 1 per job in flight */
+    bool closed;
+    conn *prev, *next;
+};
+
+struct tu_grpc_response {
+    tu_buf body;         /* framed response messages */
+    int code;
+    char *message;
+    char note[400];
+    size_t max_message;
+};
+
+struct job {
+    conn *c;
+    int32_t stream_id;
+    const tu_grpc_method *method;
+    uint8_t *raw;        /* the stream's DATA bytes */
+    size_t raw_len;
+    tu_grpc_msg *msgs;
+    size_t n_msgs;
+    struct timespec start;
+    tu_grpc_response resp;
+    job *next;
+};
+
+struct tu_grpc_server {
+    tu_grpc_server_config cfg;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct event *done_ev;
+    struct event *stop_ev;
+    struct event *sig_term, *sig_int;
+    SSL_CTX *ssl_ctx;
+    uint16_t port;
+    conn *conns;
+    size_t n_conns;
+    size_t in_flight;    /* jobs queued or running (loop thread count) */
+    bool stopping;
+
+    pthread_mutex_t lock;     /* guards queue, done, quit */
+    pthread_cond_t cond;
+    job *queue_head, *queue_tail;
+    size_t queue_len;
+    job *done;
+    bool quit;
+    pthread_t *threads;
+    size_t n_threads;
+    bool worker_failed;
+    size_t n_ready;      /* workers that finished worker_init */
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+char *tu_grpc_percent_encode(const char *msg)
+{
+    size_t n = strlen(msg);
+    char *out = malloc(n * 3 + 1);
+    if (out == NULL)
+        return NULL;
+    static const char hex[] = "0123456789ABCDEF";
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        if (ch >= 0x20 && ch <= 0x7E && ch != '%') {
+            out[j++] = (char)ch;
+        } else {
+            out[j++] = '%';
+            out[j++] = hex[ch >> 4];
+            out[j++] = hex[ch & 15];
+        }
+    }
+    out[j] = '\0';
+    return out;
+}
+
+static double ms_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+static char *vformat(const char *fmt, va_list ap)
+{
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        return NULL;
+    return s;
+}
+
+/* ---- the response API used by handlers ---------------------------------- */
+
+teeu_status tu_grpc_reply_msg(tu_grpc_response *resp, const uint8_t *data, size_t len)
+{
+    if (len > resp->max_message || len > UINT32_MAX)
+        return tu_error(TEEU_ERR_LIMIT, "response message of %zu bytes exceeds the %zu-byte bound", len,
+                        resp->max_message);
+    uint8_t prefix[GRPC_PREFIX_LEN] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                                       (uint8_t)len};
+    teeu_status st = tu_buf_append(&resp->body, prefix, sizeof prefix);
+    if (st == TEEU_OK && len > 0)
+        st = tu_buf_append(&resp->body, data, len);
+    return st;
+}
+
+void tu_grpc_reply_status(tu_grpc_response *resp, int code, const char *fmt, ...)
+{
+    free(resp->message);
+    resp->message = NULL;
+    resp->code = code;
+    if (fmt != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        resp->message = vformat(fmt, ap);
+        va_end(ap);
+    }
+}
+
+void tu_grpc_reply_note(tu_grpc_response *resp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(resp->note, sizeof resp->note, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- config ------------------------------------------------------------- */
+
+void tu_grpc_server_config_init(tu_grpc_server_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->host = "127.0.0.1";
+    cfg->workers = 4;
+    cfg->max_message = 4u << 20;
+    cfg->max_call_bytes = 64u << 20;
+    cfg->max_streams = 64;
+    cfg->max_connections = 256;
+    cfg->max_queue = 1024;
+    cfg->name = "grpc";
+}
+
+/* ---- streams and connections (loop thread) ------------------------------ */
+
+static void stream_free(stream *s)
+{
+    tu_buf_free(&s->in);
+    free(s->out);
+    free(s->message);
+    free(s);
+}
+
+static void conn_unref(conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    free(c->peer_subject);
+    free(c);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    tu_grpc_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->n_conns--;
+    /* Deleting the session closes every stream through on_stream_close. */
+    nghttp2_session_del(c->session);
+    c->session = NULL;
+    while (c->streams) {
+        stream *s = c->streams;
+        c->streams = s->next;
+        stream_free(s);
+    }
+    if (c->bev)
+        bufferevent_free(c->bev);
+    c->bev = NULL;
+    tu_log(TEEU_LOG_DEBUG, "%s: connection from %s closed", srv->cfg.name, c->peer);
+    conn_unref(c);
+}
+
+/* Writes whatever nghttp2 wants to send; closes the connection when done. */
+static void conn_flush(conn *c)
+{
+    if (c->closed)
+        return;
+    struct evbuffer *output = bufferevent_get_output(c->bev);
+    while (evbuffer_get_length(output) < OUTPUT_HIGH_WATER) {
+        const uint8_t *data = NULL;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0) {
+            tu_log(TEEU_LOG_WARN, "%s: HTTP/2 send to %s failed: %s", c->srv->cfg.name, c->peer,
+                   nghttp2_strerror((int)n));
+            conn_close(c);
+            return;
+        }
+        if (n == 0)
+            break;
+        if (bufferevent_write(c->bev, data, (size_t)n) != 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+        evbuffer_get_length(output) == 0)
+        conn_close(c);
+}
+
+static ssize_t body_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                               uint32_t *flags, nghttp2_data_source *source, void *user_data)
+{
+    (void)user_data;
+    stream *s = source->ptr;
+    size_t left = s->out_len - s->out_off;
+    size_t n = left < length ? left : length;
+    if (n > 0)
+        memcpy(buf, s->out + s->out_off, n);
+    s->out_off += n;
+    if (s->out_off == s->out_len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        char code[16];
+        snprintf(code, sizeof code, "%d", s->code);
+        char *msg = tu_grpc_percent_encode(s->message ? s->message : "");
+        nghttp2_nv trailers[2] = {
+            {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"grpc-message", (uint8_t *)(msg ? msg : ""), 12, msg ? strlen(msg) : 0,
+             NGHTTP2_NV_FLAG_NONE},
+        };
+        int rv = nghttp2_submit_trailer(session, stream_id, trailers, msg && msg[0] ? 2 : 1);
+        free(msg);
+        if (rv != 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
+}
+
+/*
+ * Answers a stream. body == NULL (or empty): a trailers-only response
+ * (HEADERS with :status, content-type, grpc-status, grpc-message and
+ * END_STREAM). Takes ownership of body and message.
+ */
+static void stream_answer(conn *c, stream *s, int code, char *message, uint8_t *body, size_t body_len)
+{
+    if (s->answered) {
+        free(message);
+        free(body);
+        return;
+    }
+    s->answered = true;
+    s->code = code;
+    s->message = message;
+    if (body != NULL && body_len > 0) {
+        s->out = body;
+        s->out_len = body_len;
+        nghttp2_nv nva[] = {
+            {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+            {(uint8_t *)"grpc-accept-encoding", (uint8_t *)"identity", 20, 8, NGHTTP2_NV_FLAG_NONE},
+        };
+        nghttp2_data_provider prd = {.source = {.ptr = s}, .read_callback = body_read};
+        if (nghttp2_submit_response(c->session, s->id, nva, TU_ARRAY_LEN(nva), &prd) != 0)
+            nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    free(body);
+    char codebuf[16];
+    snprintf(codebuf, sizeof codebuf, "%d", code);
+    char *msg = tu_grpc_percent_encode(message ? message : "");
+    nghttp2_nv nva[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status", (uint8_t *)codebuf, 11, strlen(codebuf), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)(msg ? msg : ""), 12, msg ? strlen(msg) : 0, NGHTTP2_NV_FLAG_NONE},
+    };
+    size_t n = msg && msg[0] ? 4 : 3;
+    if (nghttp2_submit_response(c->session, s->id, nva, n, NULL) != 0)
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    free(msg);
+}
+
+static void log_call(tu_grpc_server *srv, const conn *c, const char *path, int code, const char *note,
+                     const struct timespec *start)
+{
+    const char *method = strrchr(path, '/');
+    tu_log(code == TU_GRPC_OK ? TEEU_LOG_INFO : TEEU_LOG_WARN, "%s: %s %s grpc-status=%d(%s)%s%s %.1f ms",
+           srv->cfg.name, c->peer, method && method[1] ? method + 1 : path, code, tu_grpc_code_name(code),
+           note && note[0] ? " " : "", note ? note : "", ms_since(start));
+}
+
+/* Refuses a stream before any handler ran (trailers-only). */
+static void stream_refuse(conn *c, stream *s, int code, const char *fmt, ...) TU_PRINTF(4, 5);
+static void stream_refuse(conn *c, stream *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = vformat(fmt, ap);
+    va_end(ap);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    log_call(c->srv, c, s->path[0] ? s->path : "(no path)", code, msg, &now);
+    stream_answer(c, s, code, msg, NULL, 0);
+}
+
+/* ---- the worker pool ---------------------------------------------------- */
+
+/* Every call is answered: leave the loop shortly, so the last answers reach the socket. */
+static void finish_stop(tu_grpc_server *srv)
+{
+    struct timeval tv = {0, 200000};
+    event_base_loopexit(srv->base, &tv);
+}
+
+static void job_free(job *j)
+{
+    free(j->raw);
+    free(j->msgs);
+    tu_buf_free(&j->resp.body);
+    free(j->resp.message);
+    free(j);
+}
+
+static void *worker_main(void *arg)
+{
+    tu_grpc_server *srv = arg;
+    void *state = NULL;
+    if (srv->cfg.worker_init) {
+        state = srv->cfg.worker_init(srv->cfg.service_ctx);
+        if (state == NULL) {
+            tu_log(TEEU_LOG_ERROR, "%s: worker initialisation failed: %s", srv->cfg.name, teeu_last_error());
+            pthread_mutex_lock(&srv->lock);
+            srv->worker_failed = true;
+            srv->n_ready++;
+            pthread_cond_broadcast(&srv->cond);
+            pthread_mutex_unlock(&srv->lock);
+            return NULL;
+        }
+    }
+    pthread_mutex_lock(&srv->lock);
+    srv->n_ready++;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+    for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        while (srv->queue_head == NULL && !srv->quit)
+            pthread_cond_wait(&srv->cond, &srv->lock);
+        if (srv->queue_head == NULL) {
+            pthread_mutex_unlock(&srv->lock);
+            break;
+        }
+        job *j = srv->queue_head;
+        srv->queue_head = j->next;
+        if (srv->queue_head == NULL)
+            srv->queue_tail = NULL;
+        srv->queue_len--;
+        pthread_mutex_unlock(&srv->lock);
+
+        tu_grpc_request req = {
+            .path = j->method->path,
+            .msgs = j->msgs,
+            .n_msgs = j->n_msgs,
+            .peer = j->c->peer,
+            .peer_cert_subject = j->c->peer_subject,
+        };
+        tu_error_clear();
+        j->method->fn(srv->cfg.service_ctx, state, &req, &j->resp);
+
+        pthread_mutex_lock(&srv->lock);
+        j->next = srv->done;
+        srv->done = j;
+        pthread_mutex_unlock(&srv->lock);
+        event_active(srv->done_ev, EV_READ, 0);
+    }
+    if (srv->cfg.worker_fini)
+        srv->cfg.worker_fini(srv->cfg.service_ctx, state);
+    return NULL;
+}
+
+/* Loop thread: answer every finished job whose stream still exists. */
+static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tu_grpc_server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    job *list = srv->done;
+    srv->done = NULL;
+    pthread_mutex_unlock(&srv->lock);
+    while (list) {
+        job *j = list;
+        list = j->next;
+        srv->in_flight--;
+        conn *c = j->c;
+        tu_grpc_response *r = &j->resp;
+        log_call(srv, c, j->method->path, r->code, r->note, &j->start);
+        if (!c->closed) {
+            stream *s = nghttp2_session_get_stream_user_data(c->session, j->stream_id);
+            if (s != NULL) {
+                size_t len = 0;
+                uint8_t *body = tu_buf_release(&r->body, &len);
+                stream_answer(c, s, r->code, r->message, body, len);
+                r->message = NULL;
+                conn_flush(c);
+            }
+        }
+        conn_unref(c);
+        job_free(j);
+    }
+    if (srv->stopping && srv->in_flight == 0)
+        finish_stop(srv);
+}
+
+/* Splits the DATA bytes into gRPC messages; 0 or a gRPC code with *why set. */
+static int parse_frames(const uint8_t *p, size_t len, size_t max_message, tu_grpc_msg **out, size_t *n_out,
+                        const char **why)
+{
+    size_t n = 0, cap = 0;
+    tu_grpc_msg *msgs = NULL;
+    size_t off = 0;
+    *out = NULL;
+    *n_out = 0;
+    while (off < len) {
+        if (len - off < GRPC_PREFIX_LEN) {
+            *why = "request ends inside a gRPC message prefix";
+            free(msgs);
+            return TU_GRPC_INTERNAL;
+        }
+        uint8_t flag = p[off];
+        size_t mlen = ((size_t)p[off + 1] << 24) | ((size_t)p[off + 2] << 16) | ((size_t)p[off + 3] << 8) |
+                      p[off + 4];
+        if (flag == 1) {
+            *why = "compressed gRPC messages are not supported (send identity encoding)";
+            free(msgs);
+            return TU_GRPC_UNIMPLEMENTED;
+        }
+        if (flag != 0) {
+            *why = "invalid gRPC message flag byte";
+            free(msgs);
+            return TU_GRPC_INTERNAL;
+        }
+        if (mlen > max_message) {
+            *why = "request message exceeds the server's maximum message size";
+            free(msgs);
+            return TU_GRPC_RESOURCE_EXHAUSTED;
+        }
+        off += GRPC_PREFIX_LEN;
+        if (len - off < mlen) {
+            *why = "request ends inside a gRPC message";
+            free(msgs);
+            return TU_GRPC_INTERNAL;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            tu_grpc_msg *grown = realloc(msgs, ncap * sizeof *msgs);
+            if (grown == NULL) {
+                free(msgs);
+                *why = "out of memory";
+                return TU_GRPC_RESOURCE_EXHAUSTED;
+            }
+            msgs = grown;
+            cap = ncap;
+        }
+        msgs[n].data = p + off;
+        msgs[n].len = mlen;
+        n++;
+        off += mlen;
+    }
+    *out = msgs;
+    *n_out = n;
+    return TU_GRPC_OK;
+}
+
+static const tu_grpc_method *find_method(const tu_grpc_server *srv, const char *path)
+{
+    for (size_t i = 0; i < srv->cfg.n_methods; i++)
+        if (strcmp(srv->cfg.methods[i].path, path) == 0)
+            return &srv->cfg.methods[i];
+    return NULL;
+}
+
+/* The whole request of a stream is in: check it and queue a job. */
+static void stream_dispatch(conn *c, stream *s)
+{
+    tu_grpc_server *srv = c->srv;
+    if (s->dispatched || s->answered)
+        return;
+    s->dispatched = true;
+    if (!s->is_post)
+        { stream_refuse(c, s, TU_GRPC_UNIMPLEMENTED, "gRPC requires :method POST"); return; }
+    if (!s->is_grpc)
+        { stream_refuse(c, s, TU_GRPC_INVALID_ARGUMENT, "content-type must be application/grpc"); return; }
+    const tu_grpc_method *m = s->path_too_long ? NULL : find_method(srv, s->path);
+    if (m == NULL)
+        { stream_refuse(c, s, TU_GRPC_UNIMPLEMENTED, "unknown method %.200s", s->path); return; }
+    if (srv->stopping)
+        { stream_refuse(c, s, TU_GRPC_UNAVAILABLE, "server is shutting down"); return; }
+
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        { stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory"); return; }
+    j->raw = tu_buf_release(&s->in, &j->raw_len);
+    const char *why = NULL;
+    int code = parse_frames(j->raw, j->raw_len, srv->cfg.max_message, &j->msgs, &j->n_msgs, &why);
+    if (code == TU_GRPC_OK && !m->client_streaming && j->n_msgs != 1) {
+        code = TU_GRPC_INVALID_ARGUMENT;
+        why = j->n_msgs == 0 ? "unary call without a request message" : "unary call with more than one message";
+    }
+    if (code != TU_GRPC_OK) {
+        job_free(j);
+        { stream_refuse(c, s, code, "%s", why); return; }
+    }
+    j->c = c;
+    j->stream_id = s->id;
+    j->method = m;
+    j->resp.code = TU_GRPC_OK;
+    j->resp.max_message = srv->cfg.max_message;
+    clock_gettime(CLOCK_MONOTONIC, &j->start);
+    pthread_mutex_lock(&srv->lock);
+    if (srv->queue_len >= srv->cfg.max_queue) {
+        pthread_mutex_unlock(&srv->lock);
+        job_free(j);
+        stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "server is busy (request queue full); retry later");
+        return;
+    }
+    c->refs++;
+    srv->in_flight++;
+    if (srv->queue_tail)
+        srv->queue_tail->next = j;
+    else
+        srv->queue_head = j;
+    srv->queue_tail = j;
+    srv->queue_len++;
+    pthread_cond_signal(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* ---- nghttp2 callbacks -------------------------------------------------- */
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if (c->n_streams >= c->srv->cfg.max_streams) {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    stream *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    s->id = frame->hd.stream_id;
+    s->c = c;
+    s->next = c->streams;
+    if (c->streams)
+        c->streams->prev = s;
+    c->streams = s;
+    c->n_streams++;
+    nghttp2_session_set_stream_user_data(session, s->id, s);
+    return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
+{
+    (void)flags;
+    (void)user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (s == NULL)
+        return 0;
+    if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+        if (valuelen >= sizeof s->path) {
+            s->path_too_long = true;
+            memcpy(s->path, value, sizeof s->path - 1);
+            s->path[sizeof s->path - 1] = '\0';
+        } else {
+            memcpy(s->path, value, valuelen);
+            s->path[valuelen] = '\0';
+        }
+    } else if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+        s->is_post = valuelen == 4 && memcmp(value, "POST", 4) == 0;
+    } else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {
+        /* application/grpc, application/grpc+proto, application/grpc;... */
+        s->is_grpc = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
+                     (valuelen == 16 || value[16] == '+' || value[16] == ';');
+    }
+    return 0;
+}
+
+static size_t stream_limit(const conn *c, const stream *s)
+{
+    const tu_grpc_method *m = s->path_too_long ? NULL : find_method(c->srv, s->path);
+    if (m != NULL && m->client_streaming)
+        return c->srv->cfg.max_call_bytes;
+    return c->srv->cfg.max_message + GRPC_PREFIX_LEN;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *user_data)
+{
+    (void)flags;
+    conn *c = user_data;
+    stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (s == NULL || s->too_large || s->answered)
+        return 0; /* already refused: the rest of the body is dropped */
+    size_t total;
+    if (tu_add_overflows(s->in.len, len, &total) || total > stream_limit(c, s)) {
+        s->too_large = true;
+        tu_buf_free(&s->in);
+        s->dispatched = true;
+        stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED,
+                      "request exceeds the server's maximum message size of %zu bytes", c->srv->cfg.max_message);
+        return 0;
+    }
+    if (tu_buf_append(&s->in, data, len) != TEEU_OK) {
+        s->too_large = true;
+        tu_buf_free(&s->in);
+        s->dispatched = true;
+        stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory buffering the request");
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    conn *c = user_data;
+    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (s != NULL)
+        stream_dispatch(c, s);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *user_data)
+{
+    (void)error_code;
+    conn *c = user_data;
+    stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (s == NULL)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    c->n_streams--;
+    stream_free(s);
+    return 0;
+}
+
+/* ---- libevent callbacks ------------------------------------------------- */
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    conn *c = arg;
+    struct evbuffer *input = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(input);
+    const uint8_t *data = evbuffer_pullup(input, -1);
+    if (len == 0 || data == NULL)
+        return;
+    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
+    if (rv < 0) {
+        tu_log(TEEU_LOG_WARN, "%s: dropping connection from %s: %s", c->srv->cfg.name, c->peer,
+               nghttp2_strerror((int)rv));
+        /* Tell a confused HTTP/2 peer why, when the session can still speak. */
+        nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
+        const uint8_t *out = NULL;
+        ssize_t n = nghttp2_session_mem_send(c->session, &out);
+        if (n > 0)
+            bufferevent_write(c->bev, out, (size_t)n);
+        conn_close(c);
+        return;
+    }
+    evbuffer_drain(input, len);
+    conn_flush(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_flush(arg);
+}
+
+static void on_event(struct bufferevent *bev, short events, void *arg)
+{
+    conn *c = arg;
+    if (events & BEV_EVENT_CONNECTED) {
+        /* TLS handshake done: insist on h2 through ALPN. */
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        const unsigned char *alpn = NULL;
+        unsigned alpn_len = 0;
+        if (ssl)
+            SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+        if (ssl && (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0)) {
+            tu_log(TEEU_LOG_WARN, "%s: %s did not negotiate h2 through ALPN", c->srv->cfg.name, c->peer);
+            conn_close(c);
+            return;
+        }
+        if (ssl) {
+            X509 *peer = SSL_get1_peer_certificate(ssl);
+            if (peer) {
+                c->peer_subject = X509_NAME_oneline(X509_get_subject_name(peer), NULL, 0);
+                X509_free(peer);
+            }
+        }
+        return;
+    }
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        if (events & BEV_EVENT_ERROR) {
+            unsigned long e = bufferevent_get_openssl_error(bev);
+            if (e)
+                tu_log(TEEU_LOG_WARN, "%s: TLS error with %s: %s", c->srv->cfg.name, c->peer,
+                       ERR_reason_error_string(e));
+        }
+        conn_close(c);
+    }
+}
+
+static teeu_status conn_session_init(conn *c)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return tu_error(TEEU_ERR_NOMEM, "nghttp2 callbacks");
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_option *opt;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return tu_error(TEEU_ERR_NOMEM, "nghttp2 options");
+    }
+    /* Refuse peers that flood SETTINGS; our own stream bound (on_begin_headers)
+     * applies even before the client ACKs our SETTINGS. */
+    nghttp2_option_set_max_settings(opt, 32);
+    int rv = nghttp2_session_server_new2(&c->session, cbs, c, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rv != 0)
+        return tu_error(TEEU_ERR_NOMEM, "nghttp2 session: %s", nghttp2_strerror(rv));
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->cfg.max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 64 * 1024},
+    };
+    if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, TU_ARRAY_LEN(iv)) != 0 ||
+        nghttp2_session_set_local_window_size(c->session, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
+        return tu_error(TEEU_ERR_NOMEM, "nghttp2 settings");
+    return TEEU_OK;
+}
+
+static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr, int socklen,
+                      void *arg)
+{
+    (void)listener;
+    (void)socklen;
+    tu_grpc_server *srv = arg;
+    if (srv->stopping || srv->n_conns >= srv->cfg.max_connections) {
+        tu_log(TEEU_LOG_WARN, "%s: refusing a connection (%s)", srv->cfg.name,
+               srv->stopping ? "shutting down" : "too many connections");
+        evutil_closesocket(fd);
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        evutil_closesocket(fd);
+        return;
+    }
+    c->srv = srv;
+    c->refs = 1;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)addr;
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
+        port = ntohs(sin->sin_port);
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)(const void *)addr;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
+        port = ntohs(sin6->sin6_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%u", ip, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (srv->ssl_ctx) {
+        SSL *ssl = SSL_new(srv->ssl_ctx);
+        if (ssl == NULL) {
+            evutil_closesocket(fd);
+            free(c);
+            return;
+        }
+        c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+    } else {
+        c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (c->bev == NULL || conn_session_init(c) != TEEU_OK) {
+        tu_log(TEEU_LOG_ERROR, "%s: cannot set up a connection: %s", srv->cfg.name, teeu_last_error());
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            evutil_closesocket(fd);
+        if (c->session)
+            nghttp2_session_del(c->session);
+        free(c);
+        return;
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->n_conns++;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    tu_log(TEEU_LOG_DEBUG, "%s: connection from %s", srv->cfg.name, c->peer);
+    conn_flush(c);
+}
+
+static void begin_stop(tu_grpc_server *srv)
+{
+    if (!srv->stopping) {
+        srv->stopping = true;
+        if (srv->listener)
+            evconnlistener_disable(srv->listener);
+        tu_log(TEEU_LOG_INFO, "%s: stopping (%zu call(s) in flight)", srv->cfg.name, srv->in_flight);
+        /* Tell clients no new streams will be served. */
+        for (conn *c = srv->conns; c; c = c->next) {
+            nghttp2_submit_shutdown_notice(c->session);
+            conn_flush(c);
+        }
+    }
+    if (srv->in_flight == 0)
+        finish_stop(srv);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    begin_stop(arg);
+}
+
+/* ---- TLS ---------------------------------------------------------------- */
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    (void)arg;
+    for (unsigned i = 0; i < inlen;) {
+        unsigned n = in[i];
+        if (i + 1 + n > inlen)
+            break;
+        if (n == 2 && memcmp(in + i + 1, "h2", 2) == 0) {
+            *out = in + i + 1;
+            *outlen = 2;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + n;
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static teeu_status tls_init(tu_grpc_server *srv)
+{
+    const tu_grpc_server_config *cfg = &srv->cfg;
+    if (cfg->tls_cert == NULL && cfg->tls_key == NULL) {
+        if (cfg->client_ca)
+            return tu_error(TEEU_ERR_CONFIG, "a client CA needs TLS: give a server certificate and key too");
+        return TEEU_OK;
+    }
+    if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
+        return tu_error(TEEU_ERR_CONFIG, "TLS needs both a certificate file and a key file");
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return tu_error(TEEU_ERR_TLS, "cannot create a TLS context");
+    srv->ssl_ctx = ctx;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1)
+        return tu_error(TEEU_ERR_TLS, "cannot load TLS certificate chain %s: %s", cfg->tls_cert,
+                        ERR_reason_error_string(ERR_get_error()));
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        return tu_error(TEEU_ERR_TLS, "cannot load TLS key %s (or it does not match the certificate): %s",
+                        cfg->tls_key, ERR_reason_error_string(ERR_get_error()));
+    if (cfg->client_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, cfg->client_ca, NULL) != 1)
+            return tu_error(TEEU_ERR_TLS, "cannot load client CA %s: %s", cfg->client_ca,
+                            ERR_reason_error_string(ERR_get_error()));
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_ca);
+        if (names)
+            SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    return TEEU_OK;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static teeu_status listen_on(tu_grpc_server *srv)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int sslen;
+    const char *host = srv->cfg.host;
+    char addr[300];
+    snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, srv->cfg.port);
+    struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(srv->cfg.port);
+        sslen = sizeof *sin;
+    } else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(srv->cfg.port);
+        sslen = sizeof *sin6;
+    } else {
+        return tu_error(TEEU_ERR_CONFIG, "cannot parse listen address %s (give a numeric IP, e.g. 127.0.0.1)", addr);
+    }
+    srv->listener = evconnlistener_new_bind(srv->base, on_accept, srv,
+                                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 128,
+                                            (struct sockaddr *)&ss, sslen);
+    if (srv->listener == NULL)
+        return tu_error(TEEU_ERR_CONNECT, "cannot listen on %s: %s", addr, strerror(errno));
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(evconnlistener_get_fd(srv->listener), (struct sockaddr *)&bound, &blen) != 0)
+        return tu_error(TEEU_ERR_CONNECT, "getsockname: %s", strerror(errno));
+    if (bound.ss_family == AF_INET)
+        srv->port = ntohs(((struct sockaddr_in *)(void *)&bound)->sin_port);
+    else
+        srv->port = ntohs(((struct sockaddr_in6 *)(void *)&bound)->sin6_port);
+    return TEEU_OK;
+}
+
+static teeu_status start_workers(tu_grpc_server *srv)
+{
+    size_t n = srv->cfg.workers ? srv->cfg.workers : 1;
+    srv->threads = calloc(n, sizeof *srv->threads);
+    if (srv->threads == NULL)
+        return tu_error(TEEU_ERR_NOMEM, "worker threads");
+    for (size_t i = 0; i < n; i++) {
+        int rv = pthread_create(&srv->threads[i], NULL, worker_main, srv);
+        if (rv != 0)
+            return tu_error(TEEU_ERR_NOMEM, "cannot start a worker thread: %s", strerror(rv));
+        srv->n_threads++;
+    }
+    return TEEU_OK;
+}
+
+teeu_status tu_grpc_server_new(const tu_grpc_server_config *cfg, tu_grpc_server **out)
+{
+    *out = NULL;
+    if (cfg->methods == NULL || cfg->n_methods == 0)
+        return tu_error(TEEU_ERR_CONFIG, "gRPC server without methods");
+    if (cfg->max_message == 0 || cfg->max_message > (1u << 30) || cfg->max_streams == 0)
+        return tu_error(TEEU_ERR_CONFIG, "gRPC server limits out of range");
+    tu_grpc_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return tu_error(TEEU_ERR_NOMEM, "gRPC server");
+    srv->cfg = *cfg;
+    if (srv->cfg.host == NULL)
+        srv->cfg.host = "127.0.0.1";
+    if (srv->cfg.name == NULL)
+        srv->cfg.name = "grpc";
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->cond, NULL);
+    teeu_status st = TEEU_OK;
+    if (evthread_use_pthreads() != 0) {
+        st = tu_error(TEEU_ERR_INTERNAL_BUG, "libevent has no pthreads support");
+        goto fail;
+    }
+    /* Writes to a client that went away must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    srv->base = event_base_new();
+    if (srv->base == NULL) {
+        st = tu_error(TEEU_ERR_NOMEM, "cannot create the event loop");
+        goto fail;
+    }
+    srv->done_ev = event_new(srv->base, -1, 0, on_jobs_done, srv);
+    srv->stop_ev = event_new(srv->base, -1, 0, on_stop, srv);
+    if (srv->done_ev == NULL || srv->stop_ev == NULL) {
+        st = tu_error(TEEU_ERR_NOMEM, "event loop events");
+        goto fail;
+    }
+    if (cfg->stop_on_signals) {
+        srv->sig_term = evsignal_new(srv->base, SIGTERM, on_stop, srv);
+        srv->sig_int = evsignal_new(srv->base, SIGINT, on_stop, srv);
+        if (srv->sig_term == NULL || srv->sig_int == NULL || evsignal_add(srv->sig_term, NULL) != 0 ||
+            evsignal_add(srv->sig_int, NULL) != 0) {
+            st = tu_error(TEEU_ERR_INTERNAL_BUG, "cannot install signal handlers");
+            goto fail;
+        }
+    }
+    if ((st = tls_init(srv)) != TEEU_OK || (st = listen_on(srv)) != TEEU_OK || (st = start_workers(srv)) != TEEU_OK)
+        goto fail;
+    /* Wait until every worker initialised (or one failed). */
+    pthread_mutex_lock(&srv->lock);
+    while (srv->n_ready < srv->n_threads)
+        pthread_cond_wait(&srv->cond, &srv->lock);
+    bool failed = srv->worker_failed;
+    pthread_mutex_unlock(&srv->lock);
+    if (failed) {
+        st = tu_error(TEEU_ERR_CONFIG, "a worker thread could not initialise its state");
+        goto fail;
+    }
+    *out = srv;
+    return TEEU_OK;
+fail:;
+    /* keep the message of the first failure */
+    tu_grpc_server_free(srv);
+    return st;
+}
+
+uint16_t tu_grpc_server_port(const tu_grpc_server *srv)
+{
+    return srv->port;
+}
+
+teeu_status tu_grpc_server_run(tu_grpc_server *srv)
+{
+    if (event_base_dispatch(srv->base) < 0)
+        return tu_error(TEEU_ERR_INTERNAL_BUG, "event loop failed");
+    /* Flush the last answers, then drop every connection. */
+    while (srv->conns)
+        conn_close(srv->conns);
+    return TEEU_OK;
+}
+
+void tu_grpc_server_stop(tu_grpc_server *srv)
+{
+    event_active(srv->stop_ev, EV_READ, 0);
+}
+
+void tu_grpc_server_free(tu_grpc_server *srv)
+{
+    if (srv == NULL)
+        return;
+    pthread_mutex_lock(&srv->lock);
+    srv->quit = true;
+    pthread_cond_broadcast(&srv->cond);
+    pthread_mutex_unlock(&srv->lock);
+    for (size_t i = 0; i < srv->n_threads; i++)
+        pthread_join(srv->threads[i], NULL);
+    free(srv->threads);
+    while (srv->conns)
+        conn_close(srv->conns);
+    /* Jobs answered after the loop ended: release them. */
+    for (job *j = srv->done; j;) {
+        job *next = j->next;
+        conn_unref(j->c);
+        job_free(j);
+        j = next;
+    }
+    for (job *j = srv->queue_head; j;) {
+        job *next = j->next;
+        conn_unref(j->c);
+        job_free(j);
+        j = next;
+    }
+    if (srv->listener)
+        evconnlistener_free(srv->listener);
+    if (srv->done_ev)
+        event_free(srv->done_ev);
+    if (srv->stop_ev)
+        event_free(srv->stop_ev);
+    if (srv->sig_term)
+        event_free(srv->sig_term);
+    if (srv->sig_int)
+        event_free(srv->sig_int);
+    if (srv->base)
+        event_base_free(srv->base);
+    SSL_CTX_free(srv->ssl_ctx);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->cond);
+    free(srv);
+}

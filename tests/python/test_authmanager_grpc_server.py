@@ -1,0 +1,135 @@
+"""The reusable gRPC server of services/common (under teeu-authmanager and
+teeud), through grpc_test_server and grpcio's generic calls: unary, client
+and server streaming, status/message trailers, limits, parallel handlers,
+graceful stop."""
+import concurrent.futures
+import signal
+import time
+
+import grpc
+import pytest
+
+import authmanager_support as ams
+
+IDENT = dict(request_serializer=lambda b: b, response_deserializer=lambda b: b)
+
+
+@pytest.fixture
+def server(tool, tmp_path):
+    started = []
+
+    def start(*extra):
+        d = ams.Daemon(tool("grpc_test_server"), tmp_path / f"s{len(started)}", extra, argv=["--port", "0"])
+        started.append(d.start())
+        return d
+    yield start
+    for d in started:
+        assert d.stop() == 0, d.log()  # clean exit (and no sanitizer report)
+
+
+def channel(d):
+    return grpc.insecure_channel(d.address)
+
+
+def test_unary_echo_sizes(server):
+    d = server()
+    with channel(d) as ch:
+        call = ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)
+        for n in (0, 1, 100, 70000, 1 << 20):
+            payload = bytes(range(256)) * (n // 256) + b"x" * (n % 256)
+            assert call(payload, timeout=30) == payload
+
+
+def test_client_streaming(server):
+    d = server()
+    with channel(d) as ch:
+        call = ch.stream_unary("/teeu.test.Echo/Collect", **IDENT)
+        assert call(iter([]), timeout=30) == b"0:0"
+        assert call(iter([b"a", b"bb", b"", b"cccc", b"d" * 100000]), timeout=30) == b"5:100007"
+
+
+def test_server_streaming(server):
+    d = server()
+    with channel(d) as ch:
+        call = ch.unary_stream("/teeu.test.Echo/Split", **IDENT)
+        assert list(call(b"abc", timeout=30)) == [b"a", b"b", b"c"]
+        assert list(call(b"", timeout=30)) == []
+
+
+def test_status_and_percent_encoded_message(server):
+    d = server()
+    with channel(d) as ch:
+        call = ch.unary_unary("/teeu.test.Echo/Fail", **IDENT)
+        msg = "nicht erlaubt: 100% \u00e9t\u00e9\nzweite Zeile"
+        with pytest.raises(grpc.RpcError) as e:
+            call(bytes([7]) + msg.encode(), timeout=30)
+        assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert e.value.details() == msg
+
+
+def test_unknown_method_and_unary_with_two_messages(server):
+    d = server()
+    with channel(d) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            ch.unary_unary("/teeu.test.Echo/Nope", **IDENT)(b"", timeout=30)
+        assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        with pytest.raises(grpc.RpcError) as e:
+            ch.stream_unary("/teeu.test.Echo/Unary", **IDENT)(iter([b"a", b"b"]), timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as e:
+            ch.stream_unary("/teeu.test.Echo/Unary", **IDENT)(iter([]), timeout=30)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_message_size_limit(server):
+    d = server("--max-message", "1024")
+    with channel(d) as ch:
+        call = ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)
+        assert call(b"y" * 1024, timeout=30) == b"y" * 1024
+        with pytest.raises(grpc.RpcError) as e:
+            call(b"y" * 1025, timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as e:
+            call(b"y" * (3 << 20), timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert call(b"still serving", timeout=30) == b"still serving"
+
+
+def test_handlers_run_in_parallel(server):
+    d = server("--workers", "4")
+    with channel(d) as ch:
+        call = ch.unary_unary("/teeu.test.Echo/Slow", **IDENT)
+        t0 = time.time()
+        futs = [call.future(b"500", timeout=30) for _ in range(4)]
+        assert [f.result() for f in futs] == [b"done"] * 4
+        assert time.time() - t0 < 1.6  # serial would take 2 s
+
+
+def test_many_concurrent_streams_one_connection(server):
+    d = server()
+    with channel(d) as ch:
+        call = ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)
+        futs = [call.future(str(i).encode() * 100, timeout=60) for i in range(300)]
+        assert [f.result() for f in futs] == [str(i).encode() * 100 for i in range(300)]
+
+
+def test_many_connections(server):
+    d = server()
+    chans = [channel(d) for _ in range(20)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(20) as ex:
+            res = list(ex.map(lambda c: c.unary_unary("/teeu.test.Echo/Unary", **IDENT)(b"hi", timeout=30), chans))
+        assert res == [b"hi"] * 20
+    finally:
+        for c in chans:
+            c.close()
+
+
+def test_sigterm_finishes_running_calls(server):
+    d = server()
+    with channel(d) as ch:
+        fut = ch.unary_unary("/teeu.test.Echo/Slow", **IDENT).future(b"800", timeout=30)
+        time.sleep(0.3)
+        d.proc.send_signal(signal.SIGTERM)
+        assert fut.result() == b"done"
+    assert d.proc.wait(30) == 0
