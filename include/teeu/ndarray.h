@@ -71,9 +71,15 @@ typedef struct teeu_ndarray_desc {
      */
     const ptrdiff_t *strides;
     teeu_layout layout;          /**< used when strides is NULL */
+    /**
+     * Byte offset of element 0 (index 0 on every axis) from the data
+     * pointer given to teeu_ndarray_view_desc. Needed with negative
+     * strides, whose elements lie before element 0; 0 by default.
+     */
+    size_t offset;
 } teeu_ndarray_desc;
 
-/** Fills a description with defaults: native byte order, C layout, 0-d. */
+/** Fills a description with defaults: native byte order, C layout, 0-d, no strides, offset 0. */
 TEEU_API void teeu_ndarray_desc_init(teeu_ndarray_desc *desc, teeu_dtype dtype);
 
 /** Bytes per element of dtype (1..16); 0 for an unknown dtype. */
@@ -91,9 +97,11 @@ TEEU_API teeu_status teeu_ndarray_view(teeu_dtype dtype, size_t ndim, const size
                                        const void *data, size_t data_len, teeu_ndarray **out);
 
 /**
- * A view described in full (any byte order, layout or strides). Every
- * element reachable through shape and strides must lie in
- * [data, data + data_len); otherwise TEEU_ERR_NPY_LAYOUT.
+ * A view described in full (any byte order, layout or strides). Element 0
+ * is at data + desc->offset. Every byte of every element reachable through
+ * shape and strides must lie in [data, data + data_len); otherwise
+ * TEEU_ERR_NPY_LAYOUT. data may be NULL only for an array with no
+ * elements. The caller keeps ownership of data, which must outlive *out.
  */
 TEEU_API teeu_status teeu_ndarray_view_desc(const teeu_ndarray_desc *desc, const void *data,
                                             size_t data_len, teeu_ndarray **out);
@@ -132,9 +140,16 @@ TEEU_API int teeu_ndarray_owns_data(const teeu_ndarray *arr);
 
 /** Encode flag: wrap the .npy bytes in one zstd frame. */
 #define TEEU_NPY_ZSTD 0x1u
+/**
+ * Encode flags: write multi-byte elements little (or big) endian, byte
+ * swapping on the fly where the array's order differs. Without either
+ * flag the array's own byte order is kept. Setting both is an error.
+ */
+#define TEEU_NPY_LITTLE_ENDIAN 0x2u
+#define TEEU_NPY_BIG_ENDIAN 0x4u
 
 typedef struct teeu_npy_encode_options {
-    unsigned flags;           /**< TEEU_NPY_ZSTD or 0 */
+    unsigned flags;           /**< TEEU_NPY_ZSTD, TEEU_NPY_*_ENDIAN, or 0 */
     int zstd_level;           /**< zstd level when compressing; 0 = zstd's default (3) */
     /**
      * .npy format version: 0 picks the lowest that fits (1.0, or 2.0 for
@@ -157,8 +172,10 @@ TEEU_API teeu_status teeu_ndarray_encoded_size(const teeu_ndarray *arr,
  * Encodes arr as .npy into the caller's buffer buf[0..capacity), writing
  * the byte count to *written. A contiguous array is written with one pass
  * over its data (one memcpy, or a byte swap where the order is changed);
- * a strided view is gathered element by element. The encoding keeps the
- * array's byte order and, for Fortran-contiguous arrays, fortran_order.
+ * a strided view is gathered element by element (in C order). The
+ * encoding keeps the array's byte order (unless a TEEU_NPY_*_ENDIAN flag
+ * says otherwise) and, for arrays that are Fortran- but not C-contiguous,
+ * their layout (fortran_order True), as numpy.save does.
  * TEEU_ERR_BUFFER_TOO_SMALL if capacity is short (nothing useful written).
  */
 TEEU_API teeu_status teeu_ndarray_encode(const teeu_ndarray *arr, const teeu_npy_encode_options *opts,
