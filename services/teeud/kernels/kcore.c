@@ -67,15 +67,14 @@ teeu_dtype tk_promote(teeu_dtype a, teeu_dtype b)
 {
     tk_kind ka = tk_dtype_kind(a), kb = tk_dtype_kind(b);
     size_t sa = teeu_dtype_size(a), sb = teeu_dtype_size(b);
-    if (ka > kb || (ka == kb && sa < sb)) {
-        /* Order so that a has the higher kind (or the larger size). */
+    if (ka == kb)
+        return sa >= sb ? a : b;
+    if (ka > kb) {
+        /* Order the pair so that kind(a) < kind(b). */
         teeu_dtype t = a; a = b; b = t;
         tk_kind tk = ka; ka = kb; kb = tk;
         size_t ts = sa; sa = sb; sb = ts;
     }
-    /* Now kind(a) <= kind(b). */
-    if (ka == kb)
-        return b;
     if (ka == TK_BOOL)
         return b;
     if (ka == TK_INT && kb == TK_UINT) {

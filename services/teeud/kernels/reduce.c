@@ -617,5 +617,15 @@ teeu_status tk_average(const tk_params *p, const teeu_ndarray *const *in, size_t
 {
     if (p->weights)
         return weighted_average(p, in, n, out);
-    return tk_mean(p, in, n, out);
+    /* np.average divides a.size by the result's size to scale the mean. */
+    tk_red r;
+    teeu_status st = red_init(&r, p, in, n);
+    if (st != TEEU_OK)
+        return st;
+    if (r.out_size == 0)
+        st = tu_error(TEEU_ERR_INVALID_ARGUMENT, "division by zero (np.average of an empty result)");
+    else
+        st = reduce_sum(&r, mean_dtype(r.v.dtype), true, out);
+    red_clear(&r);
+    return st;
 }
