@@ -244,10 +244,16 @@ void tk_load_c128(tk_c128 *dst, const uint8_t *src, ptrdiff_t stride, size_t n, 
         TK_LOOP(((tk_c128){rd_f64(src, swap), rd_f64(src + 8, swap)}));
         return;
     }
-    /* Real input: load the real parts in place, then spread them out. */
+    /*
+     * Real input: load the n real parts into the upper half of dst (as
+     * doubles), then spread them forward; element i's write never reaches
+     * a real part not yet read.
+     */
+    double *raw = (double *)(void *)dst;
+    double *tmp = raw + n;
+    tk_load_f64(tmp, src, stride, n, dt, swap);
     for (size_t i = 0; i < n; i++) {
-        double re;
-        tk_load_f64(&re, src + (ptrdiff_t)i * stride, 0, 1, dt, swap);
+        double re = tmp[i];
         dst[i].re = re;
         dst[i].im = 0.0;
     }

@@ -461,16 +461,26 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
         mean[i].re /= cnt;
         mean[i].im /= cnt;
     }
-    tk_c128 buf[TK_CHUNK];
+    static_assert(sizeof(tk_c128) == 2 * sizeof(double), "tk_c128 is two doubles");
+    double buf[2 * TK_CHUNK];
+    tk_c128 *cbuf = (tk_c128 *)(void *)buf;
     tk_chunks c;
     tk_chunks_init(&c, &r.v);
     while (tk_chunks_next(&c)) {
-        tk_load_c128(buf, c.ptr, c.stride, c.count, c.dtype, c.swap);
         size_t step, o = chunk_base(&r, &c, &step);
-        for (size_t j = 0; j < c.count; j++) {
-            const tk_c128 *m = &mean[o + j * step];
-            double dr = buf[j].re - m->re, di = buf[j].im - m->im;
-            acc[o + j * step] += dr * dr + di * di;
+        if (cplx) {
+            tk_load_c128(cbuf, c.ptr, c.stride, c.count, c.dtype, c.swap);
+            for (size_t j = 0; j < c.count; j++) {
+                const tk_c128 *m = &mean[o + j * step];
+                double dr = cbuf[j].re - m->re, di = cbuf[j].im - m->im;
+                acc[o + j * step] += dr * dr + di * di;
+            }
+        } else {
+            tk_load_f64(buf, c.ptr, c.stride, c.count, c.dtype, c.swap);
+            for (size_t j = 0; j < c.count; j++) {
+                double d = buf[j] - mean[o + j * step].re;
+                acc[o + j * step] += d * d;
+            }
         }
     }
     double div = cnt - (double)p->ddof;
