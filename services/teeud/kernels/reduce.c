@@ -192,17 +192,39 @@ static teeu_status new_out(const tk_red *r, teeu_dtype dt, teeu_ndarray **out)
 }
 
 /* Sum (mean when divide is set) of r's input into a new array of dtype out_dt. */
+/*
+ * Accumulators for out: the output's own (zero-filled) memory when its dtype
+ * has the accumulator's layout (float64, int64, uint64, complex128), which
+ * saves a second output-sized buffer; else a new zeroed buffer.
+ */
+static teeu_status out_acc(const tk_red *r, teeu_ndarray *out, size_t es, void **acc, bool *owned)
+{
+    teeu_dtype dt = teeu_ndarray_dtype(out);
+    if (dt == TEEU_DTYPE_FLOAT64 || dt == TEEU_DTYPE_INT64 || dt == TEEU_DTYPE_UINT64 ||
+        dt == TEEU_DTYPE_COMPLEX128) {
+        *acc = teeu_ndarray_data(out);
+        *owned = false;
+        if (*acc != NULL || r->out_size == 0)
+            return TEEU_OK;
+    }
+    *owned = true;
+    return alloc_acc(r->out_size, es, acc);
+}
+
+/* Sum (mean when divide is set) of r's input into a new array of dtype out_dt. */
 static teeu_status reduce_sum(const tk_red *r, teeu_dtype out_dt, bool divide, teeu_ndarray **out)
 {
     tk_kind k = tk_dtype_kind(out_dt);
     size_t es = k == TK_COMPLEX ? sizeof(tk_c128) : 8;
-    void *acc;
-    teeu_status st = alloc_acc(r->out_size, es, &acc);
+    teeu_status st = new_out(r, out_dt, out);
     if (st != TEEU_OK)
         return st;
-    st = new_out(r, out_dt, out);
+    void *acc;
+    bool owned;
+    st = out_acc(r, *out, es, &acc, &owned);
     if (st != TEEU_OK) {
-        free(acc);
+        teeu_ndarray_free(*out);
+        *out = NULL;
         return st;
     }
     uint8_t *dst = teeu_ndarray_data(*out);
@@ -229,7 +251,8 @@ static teeu_status reduce_sum(const tk_red *r, teeu_dtype out_dt, bool divide, t
         sum_u64(r, a);
         tk_store_u64(dst, ds, a, r->out_size, out_dt);
     }
-    free(acc);
+    if (owned)
+        free(acc);
     return TEEU_OK;
 }
 
@@ -439,27 +462,31 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
     teeu_dtype dt = r.v.dtype;
     bool cplx = tk_dtype_kind(dt) == TK_COMPLEX;
     teeu_dtype out_dt = cplx ? tk_real_of(dt) : mean_dtype(dt);
-    tk_c128 *mean = NULL;
+    *out = NULL;
+    /* The mean: complex for complex input, else real (half the memory). */
+    void *mean = NULL;
     double *acc = NULL;
-    st = alloc_acc(r.out_size, sizeof(tk_c128), (void **)&mean);
-    if (st == TEEU_OK)
-        st = alloc_acc(r.out_size, sizeof(double), (void **)&acc);
+    bool owned = false;
+    st = alloc_acc(r.out_size, cplx ? sizeof(tk_c128) : sizeof(double), &mean);
     if (st == TEEU_OK)
         st = new_out(&r, out_dt, out);
+    if (st == TEEU_OK)
+        st = out_acc(&r, *out, sizeof(double), (void **)&acc, &owned);
     if (st != TEEU_OK)
         goto done;
     double cnt = (double)r.count;
     if (cplx) {
-        sum_c128(&r, mean);
+        tk_c128 *m = mean;
+        sum_c128(&r, m);
+        for (size_t i = 0; i < r.out_size; i++) {
+            m[i].re /= cnt;
+            m[i].im /= cnt;
+        }
     } else {
-        sum_f64(&r, acc);
+        double *m = mean;
+        sum_f64(&r, m);
         for (size_t i = 0; i < r.out_size; i++)
-            mean[i].re = acc[i];
-        memset(acc, 0, r.out_size * sizeof(double));
-    }
-    for (size_t i = 0; i < r.out_size; i++) {
-        mean[i].re /= cnt;
-        mean[i].im /= cnt;
+            m[i] /= cnt;
     }
     static_assert(sizeof(tk_c128) == 2 * sizeof(double), "tk_c128 is two doubles");
     double buf[2 * TK_CHUNK];
@@ -471,14 +498,14 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
         if (cplx) {
             tk_load_c128(cbuf, c.ptr, c.stride, c.count, c.dtype, c.swap);
             for (size_t j = 0; j < c.count; j++) {
-                const tk_c128 *m = &mean[o + j * step];
+                const tk_c128 *m = (const tk_c128 *)mean + o + j * step;
                 double dr = cbuf[j].re - m->re, di = cbuf[j].im - m->im;
                 acc[o + j * step] += dr * dr + di * di;
             }
         } else {
             tk_load_f64(buf, c.ptr, c.stride, c.count, c.dtype, c.swap);
             for (size_t j = 0; j < c.count; j++) {
-                double d = buf[j] - mean[o + j * step].re;
+                double d = buf[j] - ((const double *)mean)[o + j * step];
                 acc[o + j * step] += d * d;
             }
         }
@@ -494,7 +521,12 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
     tk_store_f64(teeu_ndarray_data(*out), (ptrdiff_t)teeu_dtype_size(out_dt), acc, r.out_size, out_dt);
 done:
     free(mean);
-    free(acc);
+    if (owned)
+        free(acc);
+    if (st != TEEU_OK && *out != NULL) {
+        teeu_ndarray_free(*out);
+        *out = NULL;
+    }
     red_clear(&r);
     return st;
 }
