@@ -79,15 +79,21 @@ def assert_matches(ours, ref, scale=1.0, rtol=None):
     assert ours.shape == ref.shape, f"shape {ours.shape} != numpy's {ref.shape}"
     if ref.dtype.kind in "fc":
         tol = rtol if rtol is not None else rtol_for(ref.dtype)
-        o = ours.astype(np.complex128)
-        r = ref.astype(np.complex128)
-        same_nan = np.isnan(o) == np.isnan(r)
-        assert same_nan.all(), f"NaN positions differ: {ours} vs {ref}"
-        fin = ~np.isnan(r)
-        err = np.abs(o[fin] - r[fin])
-        bound = tol * np.maximum(np.abs(r[fin]), scale) + 1e-300
-        inf_ok = np.isinf(r[fin]) & (o[fin] == r[fin])
-        ok = inf_ok | (err <= bound)
-        assert ok.all(), f"values differ beyond rtol {tol}: ours {ours} numpy {ref}"
+        if ref.dtype.kind == "c":  # compare real and imaginary parts as floats
+            _assert_close(np.stack([ours.real, ours.imag]), np.stack([ref.real, ref.imag]), tol, scale, ours, ref)
+        else:
+            _assert_close(ours, ref, tol, scale, ours, ref)
     else:
         assert np.array_equal(ours, ref), f"values differ: ours {ours} numpy {ref}"
+
+
+def _assert_close(o, r, tol, scale, ours, ref):
+    o = o.astype(np.float64)
+    r = r.astype(np.float64)
+    assert (np.isnan(o) == np.isnan(r)).all(), f"NaN positions differ: ours {ours} numpy {ref}"
+    inf = np.isinf(r)
+    assert (o[inf] == r[inf]).all(), f"infinities differ: ours {ours} numpy {ref}"
+    fin = np.isfinite(r)
+    err = np.abs(o[fin] - r[fin])
+    bound = tol * np.maximum(np.abs(r[fin]), scale) + 1e-300
+    assert (err <= bound).all(), f"values differ beyond rtol {tol}: ours {ours} numpy {ref}"

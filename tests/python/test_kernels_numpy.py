@@ -333,3 +333,35 @@ def test_identity_hash_matches_python(tool):
     for line in listing:
         d, h = line.split()[:2]
         assert h == identity(d)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES + COMPLEX_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_nan_and_inf_propagate_like_numpy(run, dtype):
+    rng = np.random.default_rng(21)
+    a = random_array(rng, dtype, (4, 5))
+    a[0, 1] = np.nan
+    a[2, 3] = np.inf
+    a[3, 0] = -np.inf
+    if np.dtype(dtype).kind == "c":
+        a[1, 2] = complex(1.0, np.nan)
+    for name in ("min", "max", "sum", "mean", "count", "var"):
+        for axis in (None, 0, 1):
+            params = {} if axis is None else {"axis": axis}
+            check(run, desc(name, **params), lambda: REDUCTIONS[name](a, axis), [a], scale=1e3)
+    b = random_array(rng, dtype, (5,))
+    for name, fn in BINOPS.items():
+        check(run, f"{name}@1{{}}", lambda: fn(a, b), [a, b], scale=1e3)
+
+
+def test_empty_axis_tuple_and_empty_arrays(run):
+    rng = np.random.default_rng(2)
+    a = random_array(rng, np.int8, (2, 3))
+    for name in ("sum", "mean", "average", "min", "max", "var", "count"):
+        check(run, desc(name, axis=[]), lambda: REDUCTIONS[name](a, ()), [a])
+    e = np.zeros((0, 4), np.float32)
+    for name in ("sum", "mean", "average", "var", "std", "count"):
+        for axis in (None, 0, 1):
+            params = {} if axis is None else {"axis": axis}
+            check(run, desc(name, **params), lambda: REDUCTIONS[name](e, axis), [e])
+    check(run, "add@1{}", lambda: np.add(e, np.ones(4, np.float32)), [e, np.ones(4, np.float32)])
+    check(run, "matmul@1{}", lambda: np.matmul(e, np.ones((4, 2), np.float32)), [e, np.ones((4, 2), np.float32)])

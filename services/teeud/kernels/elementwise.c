@@ -163,19 +163,6 @@ void tk_view_broadcast(tk_view *v, size_t nd, const size_t *shape)
 
 /* ---- arithmetic ----------------------------------------------------------------------- */
 
-static tk_c128 c_div(tk_c128 a, tk_c128 b)
-{
-    /* Smith's algorithm, as numpy's complex division. */
-    if (fabs(b.re) >= fabs(b.im)) {
-        if (b.re == 0.0 && b.im == 0.0)
-            return (tk_c128){a.re / fabs(b.re), a.im / fabs(b.im)};
-        double rat = b.im / b.re, scl = 1.0 / (b.re + b.im * rat);
-        return (tk_c128){(a.re + a.im * rat) * scl, (a.im - a.re * rat) * scl};
-    }
-    double rat = b.re / b.im, scl = 1.0 / (b.im + b.re * rat);
-    return (tk_c128){(a.re * rat + a.im) * scl, (a.im * rat - a.re) * scl};
-}
-
 static void op_u64(tk_binop op, bool is_bool, uint64_t *x, const uint64_t *y, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -207,7 +194,7 @@ static void op_c128(tk_binop op, tk_c128 *x, const tk_c128 *y, size_t n)
         case TK_ADD: x[i] = (tk_c128){a.re + b.re, a.im + b.im}; break;
         case TK_SUB: x[i] = (tk_c128){a.re - b.re, a.im - b.im}; break;
         case TK_MUL: x[i] = (tk_c128){a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; break;
-        case TK_DIV: x[i] = c_div(a, b); break;
+        case TK_DIV: x[i] = tk_c_div(a, b); break;
         }
     }
 }

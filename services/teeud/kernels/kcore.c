@@ -259,6 +259,21 @@ void tk_load_c128(tk_c128 *dst, const uint8_t *src, ptrdiff_t stride, size_t n, 
     }
 }
 
+/* ---- complex division ------------------------------------------------------ */
+
+tk_c128 tk_c_div(tk_c128 a, tk_c128 b)
+{
+    /* Smith's algorithm, as numpy's complex division. */
+    if (fabs(b.re) >= fabs(b.im)) {
+        if (b.re == 0.0 && b.im == 0.0)
+            return (tk_c128){a.re / fabs(b.re), a.im / fabs(b.im)};
+        double rat = b.im / b.re, scl = 1.0 / (b.re + b.im * rat);
+        return (tk_c128){(a.re + a.im * rat) * scl, (a.im - a.re * rat) * scl};
+    }
+    double rat = b.re / b.im, scl = 1.0 / (b.im + b.re * rat);
+    return (tk_c128){(a.re * rat + a.im) * scl, (a.im * rat - a.re) * scl};
+}
+
 /* ---- storing ------------------------------------------------------------------ */
 
 #define TK_STORE(T, EXPR)                                         \

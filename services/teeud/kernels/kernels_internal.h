@@ -169,6 +169,9 @@ void tk_store_f64(uint8_t *dst, ptrdiff_t stride, const double *src, size_t n, t
 void tk_store_u64(uint8_t *dst, ptrdiff_t stride, const uint64_t *src, size_t n, teeu_dtype dt);
 void tk_store_c128(uint8_t *dst, ptrdiff_t stride, const tk_c128 *src, size_t n, teeu_dtype dt);
 
+/** a / b by Smith's algorithm, as numpy divides complex numbers (NaN/inf included). */
+tk_c128 tk_c_div(tk_c128 a, tk_c128 b);
+
 uint16_t tk_f64_to_f16(double d);
 double tk_f16_to_f64(uint16_t h);
 /** Rounds d to dtype's precision (float16/32/64) and back. */

@@ -233,11 +233,9 @@ static teeu_status reduce_sum(const tk_red *r, teeu_dtype out_dt, bool divide, t
     if (k == TK_COMPLEX) {
         tk_c128 *a = acc;
         sum_c128(r, a);
-        if (divide)
-            for (size_t i = 0; i < r->out_size; i++) {
-                a[i].re /= cnt;
-                a[i].im /= cnt;
-            }
+        if (divide) /* numpy divides by complex(count): inf parts give NaN as there */
+            for (size_t i = 0; i < r->out_size; i++)
+                a[i] = tk_c_div(a[i], (tk_c128){cnt, 0.0});
         tk_store_c128(dst, ds, a, r->out_size, out_dt);
     } else if (k == TK_FLOAT) {
         double *a = acc;
@@ -478,10 +476,8 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
     if (cplx) {
         tk_c128 *m = mean;
         sum_c128(&r, m);
-        for (size_t i = 0; i < r.out_size; i++) {
-            m[i].re /= cnt;
-            m[i].im /= cnt;
-        }
+        for (size_t i = 0; i < r.out_size; i++)
+            m[i] = tk_c_div(m[i], (tk_c128){cnt, 0.0});
     } else {
         double *m = mean;
         sum_f64(&r, m);
@@ -631,16 +627,9 @@ static teeu_status weighted_average(const tk_params *p, const teeu_ndarray *cons
     for (size_t i = 0; i < r.out_size; i++) {
         tk_c128 q;
         if (cplx) {
-            /* Smith's division, as numpy's complex divide. */
             tk_c128 a = {tk_round_to(num[i].re, rt), tk_round_to(num[i].im, rt)};
             tk_c128 b = {tk_round_to(den[i].re, rt), tk_round_to(den[i].im, rt)};
-            if (fabs(b.re) >= fabs(b.im)) {
-                double rat = b.im / b.re, scl = 1.0 / (b.re + b.im * rat);
-                q = (tk_c128){(a.re + a.im * rat) * scl, (a.im - a.re * rat) * scl};
-            } else {
-                double rat = b.re / b.im, scl = 1.0 / (b.im + b.re * rat);
-                q = (tk_c128){(a.re * rat + a.im) * scl, (a.im * rat - a.re) * scl};
-            }
+            q = tk_c_div(a, b);
             tk_store_c128(dst + (ptrdiff_t)i * ds, ds, &q, 1, rt);
         } else {
             double v = tk_round_to(num[i].re, rt) / tk_round_to(den[i].re, rt);
