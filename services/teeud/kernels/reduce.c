@@ -595,15 +595,27 @@ static teeu_status weighted_average(const tk_params *p, const teeu_ndarray *cons
     if (st != TEEU_OK)
         goto done;
     tk_c128 ab[TK_CHUNK], wb[TK_CHUNK];
+    double *af = (double *)(void *)ab, *wf = (double *)(void *)wb;
     tk_chunks ca, cw;
     tk_chunks_init(&ca, &r.v);
     tk_chunks_init(&cw, &wv);
     while (tk_chunks_next(&ca) && tk_chunks_next(&cw)) {
+        size_t step, o = chunk_base(&r, &ca, &step);
+        if (!cplx) {
+            /* Real: np.multiply(a, wgt, dtype=result_dtype) rounds each product to rt. */
+            tk_load_f64(af, ca.ptr, ca.stride, ca.count, ca.dtype, ca.swap);
+            tk_load_f64(wf, cw.ptr, cw.stride, cw.count, cw.dtype, cw.swap);
+            bool round = rt != TEEU_DTYPE_FLOAT64;
+            for (size_t j = 0; j < ca.count; j++) {
+                double prod = af[j] * wf[j];
+                num[o + j * step].re += round ? tk_round_to(prod, rt) : prod;
+                den[o + j * step].re += wf[j];
+            }
+            continue;
+        }
         tk_load_c128(ab, ca.ptr, ca.stride, ca.count, ca.dtype, ca.swap);
         tk_load_c128(wb, cw.ptr, cw.stride, cw.count, cw.dtype, cw.swap);
-        size_t step, o = chunk_base(&r, &ca, &step);
         for (size_t j = 0; j < ca.count; j++) {
-            /* np.multiply(a, wgt, dtype=result_dtype): rounded to the result dtype. */
             double pr = ab[j].re * wb[j].re - ab[j].im * wb[j].im;
             double pi = ab[j].re * wb[j].im + ab[j].im * wb[j].re;
             tk_c128 *t = &num[o + j * step], *d = &den[o + j * step];
