@@ -161,6 +161,27 @@ START_TEST(tamper_quote)
 }
 END_TEST
 
+/* Every flipped byte before the certificate data is refused; none crashes. */
+START_TEST(every_byte_flip_refused)
+{
+    tu_quote q;
+    ck_assert_ok(tu_quote_parse(sample_quote, sample_quote_len, &q));
+    size_t cert_off = (size_t)(q.cert_data - sample_quote);
+    teeu_collateral *c = sample_collateral();
+    uint8_t *t = tu_memdup(sample_quote, sample_quote_len);
+    for (size_t i = 0; i < sample_quote_len; i += (i < cert_off ? 3 : 41)) {
+        t[i] ^= 0x20;
+        tu_verdict v;
+        teeu_status st = verify_intel(t, sample_quote_len, c, SAMPLE_TIME, &v);
+        if (i < cert_off)
+            ck_assert_msg(st != TEEU_OK, "flip at byte %zu accepted", i);
+        t[i] ^= 0x20;
+    }
+    free(t);
+    teeu_collateral_free(c);
+}
+END_TEST
+
 START_TEST(tamper_pck_certificate)
 {
     tu_quote q;
@@ -667,6 +688,7 @@ static Suite *attest_suite(void)
     tcase_add_test(tc, real_sample_before_certificates);
     tcase_add_test(tc, tamper_quote);
     tcase_add_test(tc, tamper_pck_certificate);
+    tcase_add_test(tc, every_byte_flip_refused);
     tcase_add_test(tc, tamper_collateral_bodies);
     tcase_add_test(tc, real_sample_policy_rules);
     tcase_add_test(tc, quote_truncations_and_oversize);
