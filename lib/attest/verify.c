@@ -457,10 +457,14 @@ static teeu_status tu_check_qe_identity(const tu_verifier *v, const teeu_collate
                       qe->isv_prod_id, (long long)prod_id);
         goto out;
     }
-    /* The hex strings are the u32 written most significant byte first. */
-    uint32_t want_misc = (uint32_t)misc[0] << 24 | (uint32_t)misc[1] << 16 | (uint32_t)misc[2] << 8 | misc[3];
-    uint32_t mask = (uint32_t)misc_mask[0] << 24 | (uint32_t)misc_mask[1] << 16 |
-                    (uint32_t)misc_mask[2] << 8 | misc_mask[3];
+    /*
+     * The hex strings are the bytes of the u32 as they sit in the report
+     * (little-endian), as Intel's verifier reads them; same for attributes.
+     */
+    uint32_t want_misc = (uint32_t)misc[0] | (uint32_t)misc[1] << 8 | (uint32_t)misc[2] << 16 |
+                         (uint32_t)misc[3] << 24;
+    uint32_t mask = (uint32_t)misc_mask[0] | (uint32_t)misc_mask[1] << 8 |
+                    (uint32_t)misc_mask[2] << 16 | (uint32_t)misc_mask[3] << 24;
     if ((qe->misc_select & mask) != want_misc) {
         st = tu_error(TEEU_ERR_QE_IDENTITY, "QE report misc_select 0x%08x & mask 0x%08x != 0x%08x",
                       (unsigned)qe->misc_select, (unsigned)mask, (unsigned)want_misc);

@@ -379,6 +379,53 @@ START_TEST(certificate_and_extension_truncations)
 }
 END_TEST
 
+START_TEST(oversized_inputs)
+{
+    tu_quote q;
+    ck_assert_ok(tu_quote_parse(sample_quote, sample_quote_len, &q));
+    /* Ten copies of the chain: too many certificates. */
+    size_t n = q.cert_data_len * 10;
+    char *many = malloc(n);
+    for (int i = 0; i < 10; i++)
+        memcpy(many + (size_t)i * q.cert_data_len, q.cert_data, q.cert_data_len);
+    STACK_OF(X509) *chain = NULL;
+    ck_assert_status(tu_pem_chain_parse(many, n, "test", &chain), TEEU_ERR_CERT_CHAIN);
+    free(many);
+    /* A chain text above the size bound. */
+    size_t big = (size_t)300 << 10;
+    char *huge = malloc(big);
+    memset(huge, 'A', big);
+    memcpy(huge, q.cert_data, q.cert_data_len);
+    ck_assert_status(tu_pem_chain_parse(huge, big, "test", &chain), TEEU_ERR_CERT_CHAIN);
+    /* A quote whose certification data is that large (valid lengths throughout). */
+    size_t qlen = 436 + 576 + 2 + 32 + 6 + big;
+    uint8_t *qb = calloc(1, qlen);
+    memcpy(qb, sample_quote, 436 + 576 + 2 + 32);
+    uint32_t sig_len = (uint32_t)(qlen - 436), cert_len = (uint32_t)big;
+    memcpy(qb + 432, &sig_len, 4); /* little-endian host */
+    qb[436 + 576 + 2 + 32] = 5;
+    memcpy(qb + 436 + 576 + 2 + 32 + 2, &cert_len, 4);
+    memcpy(qb + 436 + 576 + 2 + 32 + 6, huge, big);
+    ck_assert_ok(tu_quote_parse(qb, qlen, &q));
+    teeu_collateral *c = sample_collateral();
+    tu_verdict v;
+    ck_assert_status(verify_intel(qb, qlen, c, SAMPLE_TIME, &v), TEEU_ERR_CERT_CHAIN);
+    teeu_collateral_free(c);
+    free(qb);
+    free(huge);
+    /* Collateral JSON above its bound, and a CRL that is not one. */
+    size_t cbig = (size_t)9 << 20;
+    char *cj = malloc(cbig);
+    memset(cj, ' ', cbig);
+    teeu_collateral *cc = NULL;
+    ck_assert_status(teeu_collateral_parse(cj, cbig, &cc), TEEU_ERR_COLLATERAL_FORMAT);
+    free(cj);
+    X509_CRL *crl = NULL;
+    ck_assert_status(tu_crl_parse((const uint8_t *)"3082", 4, "test", &crl), TEEU_ERR_COLLATERAL_FORMAT);
+    ck_assert_status(tu_crl_parse((const uint8_t *)"zz", 2, "test", &crl), TEEU_ERR_COLLATERAL_FORMAT);
+}
+END_TEST
+
 START_TEST(collateral_truncations)
 {
     for (size_t n = 0; n < sample_coll_len; n += 211) {
@@ -693,6 +740,7 @@ static Suite *attest_suite(void)
     tcase_add_test(tc, real_sample_policy_rules);
     tcase_add_test(tc, quote_truncations_and_oversize);
     tcase_add_test(tc, certificate_and_extension_truncations);
+    tcase_add_test(tc, oversized_inputs);
     tcase_add_test(tc, collateral_truncations);
     tcase_add_test(tc, simulation_end_to_end);
     tcase_add_test(tc, simulation_revoked_pck);
