@@ -26,6 +26,7 @@
 
 #include "core/core_internal.h"
 #include "core/json_internal.h"
+#include "secretflowapis/v1/sdc/sdc.pb-c.h"
 
 #define TU_QUOTE_HEADER_LEN 48
 #define TU_REPORT_BODY_LEN 384
@@ -211,6 +212,10 @@ uint32_t tu_tcb_status_bit(const char *s);
 teeu_status tu_ua_report_make(const uint8_t *quote, size_t quote_len,
                               const char *collateral_json, /* NULL: BackgroundCheck */
                               char **out) TU_NODISCARD;
+/** Only the json_report field ({"b64_quote":...,"json_collateral":...}); free with free(). */
+teeu_status tu_ua_json_report_make(const uint8_t *quote, size_t quote_len,
+                                   const char *collateral_json, /* NULL: no collateral */
+                                   char **out) TU_NODISCARD;
 /** Parts of a parsed UnifiedAttestationReport; free with tu_ua_report_clear. */
 typedef struct tu_ua_report {
     char report_type[32];
@@ -220,6 +225,10 @@ typedef struct tu_ua_report {
     size_t collateral_json_len;
 } tu_ua_report;
 teeu_status tu_ua_report_parse(const char *json, size_t len, tu_ua_report *out) TU_NODISCARD;
+/** The same from the message's fields (e.g. a protobuf UnifiedAttestationReport). */
+teeu_status tu_ua_report_parse_fields(const char *version, const char *type, const char *platform,
+                                      const char *json_report, size_t json_report_len,
+                                      tu_ua_report *out) TU_NODISCARD;
 void tu_ua_report_clear(tu_ua_report *r);
 
 /** A policy as UnifiedAttestationAttributes strings (NULL or "" = any). */
@@ -237,6 +246,21 @@ typedef struct tu_ua_attributes {
  */
 teeu_status tu_ua_attributes_to_policy(const tu_ua_attributes *a, uint8_t storage[128],
                                        teeu_attest_policy *p) TU_NODISCARD;
+
+/* ---- protobuf bridges (ua_pb.c) ----------------------------------------- */
+
+/** Fills m (initialised here) with a report for quote; free with tu_ua_report_pb_clear. */
+teeu_status tu_ua_report_to_pb(const uint8_t *quote, size_t quote_len, const char *collateral_json,
+                               Secretflowapis__V1__Sdc__UnifiedAttestationReport *m) TU_NODISCARD;
+/** Frees the strings tu_ua_report_to_pb allocated (not m itself). */
+void tu_ua_report_pb_clear(Secretflowapis__V1__Sdc__UnifiedAttestationReport *m);
+teeu_status tu_ua_report_from_pb(const Secretflowapis__V1__Sdc__UnifiedAttestationReport *m,
+                                 tu_ua_report *out) TU_NODISCARD;
+teeu_status tu_ua_policy_from_pb(const Secretflowapis__V1__Sdc__UnifiedAttestationAttributes *a,
+                                 uint8_t storage[128], teeu_attest_policy *p) TU_NODISCARD;
+/** SecretFlow semantics: the verdict passes when any main_attributes entry matches. */
+teeu_status tu_ua_policy_check_any(const tu_verdict *v,
+                                   const Secretflowapis__V1__Sdc__UnifiedAttestationPolicy *policy) TU_NODISCARD;
 
 /* ---- PCCS (pccs.c) ------------------------------------------------------ */
 

@@ -692,6 +692,57 @@ START_TEST(unified_report)
 }
 END_TEST
 
+START_TEST(unified_report_protobuf)
+{
+    teeu_collateral *c = sample_collateral();
+    char *coll_json = NULL;
+    ck_assert_ok(teeu_collateral_to_json(c, &coll_json));
+    Secretflowapis__V1__Sdc__UnifiedAttestationReport m;
+    ck_assert_ok(tu_ua_report_to_pb(sample_quote, sample_quote_len, coll_json, &m));
+    ck_assert_str_eq(m.str_tee_platform, "SGX_DCAP");
+    /* Over the wire and back. */
+    size_t n = secretflowapis__v1__sdc__unified_attestation_report__get_packed_size(&m);
+    uint8_t *wire = malloc(n);
+    secretflowapis__v1__sdc__unified_attestation_report__pack(&m, wire);
+    tu_ua_report_pb_clear(&m);
+    Secretflowapis__V1__Sdc__UnifiedAttestationReport *back =
+        secretflowapis__v1__sdc__unified_attestation_report__unpack(NULL, n, wire);
+    ck_assert_ptr_nonnull(back);
+    tu_ua_report ua;
+    ck_assert_ok(tu_ua_report_from_pb(back, &ua));
+    teeu_collateral *c2 = NULL;
+    ck_assert_ok(teeu_collateral_parse(ua.collateral_json, ua.collateral_json_len, &c2));
+    tu_verdict v;
+    ck_assert_ok(verify_intel(ua.quote, ua.quote_len, c2, SAMPLE_TIME, &v));
+
+    /* A policy with two attribute sets: the second matches. */
+    Secretflowapis__V1__Sdc__UnifiedAttestationAttributes wrong =
+        SECRETFLOWAPIS__V1__SDC__UNIFIED_ATTESTATION_ATTRIBUTES__INIT;
+    Secretflowapis__V1__Sdc__UnifiedAttestationAttributes right =
+        SECRETFLOWAPIS__V1__SDC__UNIFIED_ATTESTATION_ATTRIBUTES__INIT;
+    wrong.hex_ta_measurement = (char *)"00000000000000000000000000000000"
+                                       "00000000000000000000000000000000";
+    right.hex_ta_measurement = (char *)mrenclave_hex;
+    right.bool_debug_disabled = (char *)"true";
+    Secretflowapis__V1__Sdc__UnifiedAttestationAttributes *sets[2] = {&wrong, &right};
+    Secretflowapis__V1__Sdc__UnifiedAttestationPolicy pol = SECRETFLOWAPIS__V1__SDC__UNIFIED_ATTESTATION_POLICY__INIT;
+    pol.n_main_attributes = 1;
+    pol.main_attributes = sets;
+    ck_assert_status(tu_ua_policy_check_any(&v, &pol), TEEU_ERR_POLICY);
+    pol.n_main_attributes = 2;
+    ck_assert_ok(tu_ua_policy_check_any(&v, &pol));
+    pol.n_main_attributes = 0;
+    ck_assert_status(tu_ua_policy_check_any(&v, &pol), TEEU_ERR_CONFIG);
+
+    tu_ua_report_clear(&ua);
+    teeu_collateral_free(c2);
+    secretflowapis__v1__sdc__unified_attestation_report__free_unpacked(back, NULL);
+    free(wire);
+    free(coll_json);
+    teeu_collateral_free(c);
+}
+END_TEST
+
 START_TEST(cut_member_keeps_raw_bytes)
 {
     /* Odd spacing and escapes must survive: the signature covers the raw bytes. */
@@ -746,6 +797,7 @@ static Suite *attest_suite(void)
     tcase_add_test(tc, simulation_revoked_pck);
     tcase_add_test(tc, collateral_chain_rooted_elsewhere);
     tcase_add_test(tc, unified_report);
+    tcase_add_test(tc, unified_report_protobuf);
     tcase_add_test(tc, cut_member_keeps_raw_bytes);
     tcase_add_test(tc, rfc3339_times);
     suite_add_tcase(s, tc);
