@@ -6,7 +6,7 @@
  *                      [--at RFC3339] [--mrenclave HEX] [--mrsigner HEX]
  *                      [--isv-prod-id N] [--min-isv-svn N] [--report-data HEX]
  *                      [--allow-debug] [--accept-status NAME]... [--sim-root PEM]
- *   teeu-attest verify --ua-report FILE [--collateral FILE] [...same policy options]
+ *   teeu-attest verify --ua-report FILE [--collateral FILE | --pccs URL] [...same policy options]
  *   teeu-attest sim-init DIR
  *   teeu-attest sim-quote --authority DIR --mrenclave HEX [--mrsigner HEX]
  *                      [--report-data HEX] [--isv-prod-id N] [--isv-svn N] [--debug]
@@ -34,7 +34,7 @@ static int usage(void)
             "                     [--at RFC3339-TIME] [--mrenclave HEX] [--mrsigner HEX]\n"
             "                     [--isv-prod-id N] [--min-isv-svn N] [--report-data HEX]\n"
             "                     [--allow-debug] [--accept-status NAME]... [--sim-root PEM]\n"
-            "  teeu-attest verify --ua-report FILE [--collateral FILE] [policy options]\n"
+            "  teeu-attest verify --ua-report FILE [--collateral FILE | --pccs URL] [policy options]\n"
             "  teeu-attest sim-init DIR\n"
             "  teeu-attest sim-quote --authority DIR --mrenclave HEX [--mrsigner HEX]\n"
             "                     [--report-data HEX] [--isv-prod-id N] [--isv-svn N] [--debug]\n"
@@ -239,8 +239,8 @@ static int cmd_verify(int argc, char **argv)
             return usage();
         *dst = argv[++i];
     }
-    if ((a.quote == NULL) == (a.ua_report == NULL) ||
-        (a.quote != NULL && (a.collateral == NULL) == (a.pccs == NULL)))
+    if ((a.quote == NULL) == (a.ua_report == NULL) || (a.collateral != NULL && a.pccs != NULL) ||
+        (a.quote != NULL && a.collateral == NULL && a.pccs == NULL))
         return usage();
 
     teeu_attest_options o;
@@ -265,10 +265,10 @@ static int cmd_verify(int argc, char **argv)
         st = load_text(a.ua_report, &ua_json, &ua_len);
         if (st == TEEU_OK)
             st = tu_ua_report_parse(ua_json, ua_len, &ua);
-        if (st == TEEU_OK && coll == NULL) {
+        if (st == TEEU_OK && coll == NULL && a.pccs == NULL) {
             if (ua.collateral_json == NULL)
-                st = tu_error(TEEU_ERR_CONFIG,
-                              "the BackgroundCheck report carries no collateral: pass --collateral");
+                st = tu_error(TEEU_ERR_CONFIG, "the BackgroundCheck report carries no collateral: "
+                                               "pass --collateral or --pccs");
             else
                 st = teeu_collateral_parse(ua.collateral_json, ua.collateral_json_len, &coll);
         }

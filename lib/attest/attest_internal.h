@@ -276,6 +276,8 @@ typedef struct tu_sim_authority tu_sim_authority;
 teeu_status tu_sim_authority_create(const char *dir) TU_NODISCARD;
 /** Loads an authority created by tu_sim_authority_create. */
 teeu_status tu_sim_authority_load(const char *dir, tu_sim_authority **out) TU_NODISCARD;
+/** Loads the authority in dir, creating it first (under a lock) when absent. */
+teeu_status tu_sim_authority_open(const char *dir, tu_sim_authority **out) TU_NODISCARD;
 void tu_sim_authority_free(tu_sim_authority *a);
 /** Puts the PCK leaf's serial on the PCK CRL and rewrites the collateral. */
 teeu_status tu_sim_authority_revoke_pck(tu_sim_authority *a) TU_NODISCARD;

@@ -14,8 +14,10 @@
  * pck_revoked (present when the PCK serial is on the PCK CRL).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -578,6 +580,37 @@ teeu_status tu_sim_authority_load(const char *dir, tu_sim_authority **out)
     }
     *out = a;
     return TEEU_OK;
+}
+
+teeu_status tu_sim_authority_open(const char *dir, tu_sim_authority **out)
+{
+    if (dir == NULL || out == NULL)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_sim_authority_open: NULL argument");
+    *out = NULL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return tu_error(TEEU_ERR_IO, "simulation authority: cannot create %s: %s", dir,
+                        strerror(errno));
+    /* Several services may start at once on one folder: create under a lock. */
+    char *lock_path = tu_path(dir, ".lock");
+    if (lock_path == NULL)
+        return tu_error(TEEU_ERR_NOMEM, "out of memory");
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lock_path);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return tu_error(TEEU_ERR_IO, "simulation authority: cannot lock %s/.lock: %s", dir,
+                        strerror(e));
+    }
+    char *root = tu_path(dir, "root_ca.pem");
+    bool exists = root != NULL && access(root, F_OK) == 0;
+    free(root);
+    teeu_status st = exists ? TEEU_OK : tu_sim_authority_create(dir);
+    if (st == TEEU_OK)
+        st = tu_sim_authority_load(dir, out);
+    close(fd); /* releases the lock */
+    return st;
 }
 
 teeu_status tu_sim_authority_revoke_pck(tu_sim_authority *a)

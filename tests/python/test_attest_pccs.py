@@ -64,3 +64,20 @@ def test_plain_http_refused(attest, sample):
     quote, _ = sample
     rc, doc, _ = run_attest(attest, "verify", "--quote", quote, "--pccs", "http://127.0.0.1:1/x")
     assert rc == 1 and doc["ok"] is False
+
+
+def test_background_check_report_with_pccs(attest, sample, tls, tmp_path):
+    import base64
+    quote, coll = sample
+    report = {"str_report_version": "1.0", "str_report_type": "BackgroundCheck",
+              "str_tee_platform": "SGX_DCAP",
+              "json_report": json.dumps({"b64_quote": base64.b64encode(quote.read_bytes()).decode()})}
+    path = tmp_path / "ua.json"
+    path.write_text(json.dumps(report))
+    rc, doc, _ = run_attest(attest, "verify", "--ua-report", path, "--at", SAMPLE_TIME)
+    assert rc == 1 and "BackgroundCheck" in doc["error"]
+    with FakePccs(coll, *tls) as pccs:
+        rc, doc, _ = run_attest(attest, "verify", "--ua-report", path, "--pccs", pccs.url,
+                                "--pccs-ca", tls[0], "--at", SAMPLE_TIME)
+    assert rc == 0, doc
+    assert doc["platform_status"] == "ConfigurationAndSWHardeningNeeded"

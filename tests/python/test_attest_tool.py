@@ -189,3 +189,20 @@ def test_simulation_debug_and_revocation(attest, authority, tmp_path, tmp_path_f
     rc, doc, _ = run_attest(attest, "verify", "--quote", q, "--collateral", d / "collateral.json",
                             "--sim-root", root, "--allow-debug")
     assert rc == 1 and doc["status"] == "certificate chain invalid", doc
+
+
+def test_passport_report_built_independently(attest, sample, tmp_path):
+    """A Passport report written by Python (SecretFlow's JSON form) verifies."""
+    import base64
+    q, c = sample
+    inner = {"b64_quote": base64.b64encode(q.read_bytes()).decode(), "json_collateral": c.read_text()}
+    report = {"str_report_version": "1.0", "str_report_type": "Passport", "str_tee_platform": "SGX_DCAP",
+              "json_report": json.dumps(inner)}
+    path = tmp_path / "ua.json"
+    path.write_text(json.dumps(report))
+    rc, doc, _ = run_attest(attest, "verify", "--ua-report", path, "--at", SAMPLE_TIME,
+                            "--mrenclave", SAMPLE_MRENCLAVE)
+    assert rc == 0, doc
+    assert doc["advisories"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
+    rc, doc, _ = run_attest(attest, "verify", "--ua-report", path)
+    assert rc == 1 and "collateral expired" in doc["error"]

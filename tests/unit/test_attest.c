@@ -528,6 +528,16 @@ START_TEST(simulation_end_to_end)
     /* A simulation root without simulation on is refused outright. */
     ck_assert_status(verify_sim(q, len, tu_sim_collateral_json(a), tu_sim_root_pem(a), false, NULL, &r),
                      TEEU_ERR_SIMULATION_ONLY);
+    /* open() loads an existing authority (same root) and creates a missing one. */
+    tu_sim_authority *same = NULL;
+    ck_assert_ok(tu_sim_authority_open(sim_dir, &same));
+    ck_assert_str_eq(tu_sim_root_pem(same), tu_sim_root_pem(a));
+    tu_sim_authority_free(same);
+    char fresh[128];
+    snprintf(fresh, sizeof fresh, "%s/new", sim_dir);
+    ck_assert_ok(tu_sim_authority_open(fresh, &same));
+    ck_assert_str_ne(tu_sim_root_pem(same), tu_sim_root_pem(a));
+    tu_sim_authority_free(same);
     /* Another authority's root does not accept this authority's quote. */
     tu_sim_authority *b = NULL;
     ck_assert_ok(tu_sim_authority_load(sim_dir2, &b));
