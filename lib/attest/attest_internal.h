@@ -190,6 +190,7 @@ struct teeu_attest_result {
 /** A verification context: the trust anchor and the time. */
 typedef struct tu_verifier {
     X509 *root;                  /**< the one trusted root (owned) */
+    X509_STORE *store;           /**< holds only root; shared read-only by verifications */
     bool simulated;              /**< root is a simulation root */
     int64_t time;                /**< verification time, seconds since the epoch */
 } tu_verifier;
