@@ -12,6 +12,7 @@
  *                      [--report-data HEX] [--isv-prod-id N] [--isv-svn N] [--debug]
  *                      --out FILE [--collateral-out FILE] [--ua-report-out FILE]
  *   teeu-attest sim-revoke-pck --authority DIR
+ *   teeu-attest sim-set-status --authority DIR --platform-status NAME [--qe-status NAME]
  *
  * verify prints one JSON line; exit status 0 only when the quote is accepted.
  */
@@ -39,7 +40,8 @@ static int usage(void)
             "  teeu-attest sim-quote --authority DIR --mrenclave HEX [--mrsigner HEX]\n"
             "                     [--report-data HEX] [--isv-prod-id N] [--isv-svn N] [--debug]\n"
             "                     --out FILE [--collateral-out FILE] [--ua-report-out FILE]\n"
-            "  teeu-attest sim-revoke-pck --authority DIR\n");
+            "  teeu-attest sim-revoke-pck --authority DIR\n"
+            "  teeu-attest sim-set-status --authority DIR --platform-status NAME [--qe-status NAME]\n");
     return 2;
 }
 
@@ -332,6 +334,25 @@ static int cmd_sim_revoke(int argc, char **argv)
     return st == TEEU_OK ? 0 : fail("sim-revoke-pck");
 }
 
+static int cmd_sim_status(int argc, char **argv)
+{
+    const char *dir = NULL, *plat = NULL, *qe = "UpToDate";
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--authority") == 0) dir = argv[i + 1];
+        else if (strcmp(argv[i], "--platform-status") == 0) plat = argv[i + 1];
+        else if (strcmp(argv[i], "--qe-status") == 0) qe = argv[i + 1];
+        else return usage();
+    }
+    if (dir == NULL || plat == NULL || argc % 2 != 0)
+        return usage();
+    tu_sim_authority *auth;
+    if (tu_sim_authority_load(dir, &auth) != TEEU_OK)
+        return fail("sim-set-status");
+    teeu_status st = tu_sim_authority_set_status(auth, plat, qe);
+    tu_sim_authority_free(auth);
+    return st == TEEU_OK ? 0 : fail("sim-set-status");
+}
+
 static int cmd_sim_quote(int argc, char **argv)
 {
     const char *dir = NULL, *mre = NULL, *mrs = NULL, *rd = NULL, *out = NULL, *coll_out = NULL;
@@ -422,5 +443,7 @@ int main(int argc, char **argv)
         return cmd_sim_quote(argc, argv);
     if (strcmp(argv[1], "sim-revoke-pck") == 0)
         return cmd_sim_revoke(argc, argv);
+    if (strcmp(argv[1], "sim-set-status") == 0)
+        return cmd_sim_status(argc, argv);
     return usage();
 }

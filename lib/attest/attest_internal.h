@@ -280,6 +280,12 @@ teeu_status tu_sim_authority_load(const char *dir, tu_sim_authority **out) TU_NO
 /** Loads the authority in dir, creating it first (under a lock) when absent. */
 teeu_status tu_sim_authority_open(const char *dir, tu_sim_authority **out) TU_NODISCARD;
 void tu_sim_authority_free(tu_sim_authority *a);
+/**
+ * Sets the TCB status the collateral gives the simulated platform and QE
+ * (to exercise policies; default UpToDate) and rewrites the collateral.
+ */
+teeu_status tu_sim_authority_set_status(tu_sim_authority *a, const char *platform_status,
+                                        const char *qe_status) TU_NODISCARD;
 /** Puts the PCK leaf's serial on the PCK CRL and rewrites the collateral. */
 teeu_status tu_sim_authority_revoke_pck(tu_sim_authority *a) TU_NODISCARD;
 

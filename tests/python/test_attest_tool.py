@@ -206,3 +206,36 @@ def test_passport_report_built_independently(attest, sample, tmp_path):
     assert doc["advisories"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
     rc, doc, _ = run_attest(attest, "verify", "--ua-report", path)
     assert rc == 1 and "collateral expired" in doc["error"]
+
+
+@pytest.mark.parametrize("platform,qe,accepted", [
+    ("SWHardeningNeeded", "UpToDate", True),
+    ("OutOfDateConfigurationNeeded", "UpToDate", True),
+    ("OutOfDate", "UpToDate", False),
+    ("Revoked", "UpToDate", False),
+    ("UpToDate", "OutOfDate", False),
+])
+def test_tcb_status_policy(attest, tmp_path, platform, qe, accepted):
+    d = tmp_path / "authority"
+    assert run_attest(attest, "sim-init", d)[0] == 0
+    rc, _, err = run_attest(attest, "sim-set-status", "--authority", d, "--platform-status", platform,
+                            "--qe-status", qe)
+    assert rc == 0, err
+    q = sim_quote(attest, d, tmp_path)
+    args = ["verify", "--quote", q, "--collateral", d / "collateral.json", "--sim-root", d / "root_ca.pem"]
+    rc, doc, _ = run_attest(attest, *args)
+    assert doc["platform_status"] == platform and doc["qe_status"] == qe, doc
+    if platform != "UpToDate":
+        assert doc["advisories"] == ["LIBTEEU-SIM-0001", "LIBTEEU-SIM-0002"]  # sorted
+    assert (rc == 0) == accepted, doc
+    if not accepted:
+        assert doc["status"] == "TCB status not accepted"
+        # The caller's policy may accept it explicitly.
+        refused = platform if platform != "UpToDate" else qe
+        rc, doc, _ = run_attest(attest, *args, "--accept-status", refused)
+        assert rc == 0, doc
+
+
+def test_sim_set_status_rejects_unknown(attest, authority):
+    rc, _, err = run_attest(attest, "sim-set-status", "--authority", authority, "--platform-status", "Fine")
+    assert rc == 1 and "TCB status" in err
