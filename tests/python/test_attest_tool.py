@@ -239,3 +239,36 @@ def test_tcb_status_policy(attest, tmp_path, platform, qe, accepted):
 def test_sim_set_status_rejects_unknown(attest, authority):
     rc, _, err = run_attest(attest, "sim-set-status", "--authority", authority, "--platform-status", "Fine")
     assert rc == 1 and "TCB status" in err
+
+
+def test_secretflow_collateral_form(attest, sample, tmp_path):
+    """SecretFlow's SgxQlQveCollateral JSON (str_* members, whole PCCS answers, PEM CRLs)."""
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import serialization
+    q, c = sample
+    c = json.loads(c.read_text())
+
+    def pem_crl(hexder):
+        crl = cx509.load_der_x509_crl(bytes.fromhex(hexder))
+        return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+    sf = {
+        "version": 3,
+        "str_pck_crl_issuer_chain": c["pck_crl_issuer_chain"] + "\0",
+        "str_root_ca_crl": pem_crl(c["root_ca_crl"]) + "\0",
+        "str_pck_crl": c["pck_crl"],
+        "str_tcb_info_issuer_chain": c["tcb_info_issuer_chain"],
+        "str_tcb_info": '{"tcbInfo":' + c["tcb_info"] + ',"signature":"' + c["tcb_info_signature"] + '"}\0',
+        "str_qe_identity_issuer_chain": c["qe_identity_issuer_chain"],
+        "str_qe_identity": '{"enclaveIdentity":' + c["qe_identity"] + ',"signature":"'
+                           + c["qe_identity_signature"] + '"}',
+    }
+    path = tmp_path / "sf.json"
+    path.write_text(json.dumps(sf))
+    rc, doc, _ = run_attest(attest, "verify", "--quote", q, "--collateral", path, "--at", SAMPLE_TIME)
+    assert rc == 0, doc
+    assert doc["platform_status"] == "ConfigurationAndSWHardeningNeeded"
+    sf["str_tcb_info"] = sf["str_tcb_info"].replace('"tcbEvaluationDataNumber":17', '"tcbEvaluationDataNumber":16')
+    path.write_text(json.dumps(sf))
+    rc, doc, _ = run_attest(attest, "verify", "--quote", q, "--collateral", path, "--at", SAMPLE_TIME)
+    assert rc == 1 and doc["status"] == "collateral signature invalid", doc
