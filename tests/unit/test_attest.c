@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "attest/attest_internal.h"
@@ -641,6 +642,154 @@ START_TEST(collateral_chain_rooted_elsewhere)
 }
 END_TEST
 
+/* Re-signs crafted TCB info / QE identity bodies with the authority's TCB key. */
+static EVP_PKEY *load_tcb_key(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/tcb_signer.key", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    ck_assert_ptr_nonnull(k);
+    return k;
+}
+
+static teeu_status verify_crafted(tu_sim_authority *a, EVP_PKEY *key, const uint8_t *q, size_t len,
+                                  const char *tcb_info, const char *qe_identity, tu_verdict *v)
+{
+    teeu_collateral *c = NULL;
+    const char *cj = tu_sim_collateral_json(a);
+    ck_assert_ok(teeu_collateral_parse(cj, strlen(cj), &c));
+    if (tcb_info != NULL) {
+        free(c->tcb_info);
+        c->tcb_info = tu_strdup(tcb_info);
+        c->tcb_info_len = strlen(tcb_info);
+        ck_assert_ok(tu_ecdsa_sign_raw(key, (const uint8_t *)tcb_info, c->tcb_info_len, c->tcb_info_sig));
+    }
+    if (qe_identity != NULL) {
+        free(c->qe_identity);
+        c->qe_identity = tu_strdup(qe_identity);
+        c->qe_identity_len = strlen(qe_identity);
+        ck_assert_ok(tu_ecdsa_sign_raw(key, (const uint8_t *)qe_identity, c->qe_identity_len,
+                                       c->qe_identity_sig));
+    }
+    teeu_attest_options o;
+    teeu_attest_options_init(&o);
+    o.simulation = true;
+    o.sim_root_pem = tu_sim_root_pem(a);
+    tu_verifier ver;
+    ck_assert_ok(tu_verifier_init(&ver, &o));
+    teeu_status st = tu_dcap_verify(&ver, q, len, c, v);
+    tu_verifier_clear(&ver);
+    teeu_collateral_free(c);
+    return st;
+}
+
+#define TCB_HEAD "{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2099-01-01T00:00:00Z\",\"fmspc\":\"00906ED50000\",\"pceId\":\"0000\",\"tcbType\":0,\"tcbLevels\":"
+#define COMPS16(a, b) "[{\"svn\":" #a "},{\"svn\":" #b "},{\"svn\":3},{\"svn\":3},{\"svn\":255},{\"svn\":255},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0}]"
+
+START_TEST(crafted_collateral_bodies)
+{
+    make_sim_dirs();
+    tu_sim_authority *a = NULL;
+    ck_assert_ok(tu_sim_authority_load(sim_dir, &a));
+    EVP_PKEY *key = load_tcb_key(sim_dir);
+    uint8_t *q;
+    size_t len;
+    sim_quote(a, false, &q, &len);
+    tu_verdict v;
+    /* Level selection: the first level at or below the platform wins (v3). */
+    const char *levels =
+        TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(5, 4) ",\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"},"
+                 "{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(4, 4) ",\"pcesvn\":14},\"tcbStatus\":\"SWHardeningNeeded\"},"
+                 "{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(4, 4) ",\"pcesvn\":13},\"tcbStatus\":\"ConfigurationNeeded\",\"advisoryIDs\":[\"X-2\",\"X-1\",\"X-2\"]},"
+                 "{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 1) ",\"pcesvn\":1},\"tcbStatus\":\"OutOfDate\"}]}";
+    ck_assert_ok(verify_crafted(a, key, q, len, levels, NULL, &v));
+    ck_assert_str_eq(v.platform_status, "ConfigurationNeeded");
+    ck_assert_uint_eq(v.advisory_count, 2);
+    ck_assert_str_eq(v.advisories[0], "X-1");
+    /* TCB info v2 level format. */
+    const char *v2 =
+        "{\"version\":2,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2099-01-01T00:00:00Z\","
+        "\"fmspc\":\"00906ed50000\",\"pceId\":\"0000\",\"tcbLevels\":[{\"tcb\":{\"sgxtcbcomp01svn\":4,"
+        "\"sgxtcbcomp02svn\":4,\"sgxtcbcomp03svn\":3,\"sgxtcbcomp04svn\":3,\"sgxtcbcomp05svn\":255,"
+        "\"sgxtcbcomp06svn\":255,\"sgxtcbcomp07svn\":0,\"sgxtcbcomp08svn\":0,\"sgxtcbcomp09svn\":0,"
+        "\"sgxtcbcomp10svn\":0,\"sgxtcbcomp11svn\":0,\"sgxtcbcomp12svn\":0,\"sgxtcbcomp13svn\":0,"
+        "\"sgxtcbcomp14svn\":0,\"sgxtcbcomp15svn\":0,\"sgxtcbcomp16svn\":0,\"pcesvn\":13},"
+        "\"tcbStatus\":\"OutOfDateConfigurationNeeded\"}]}";
+    ck_assert_ok(verify_crafted(a, key, q, len, v2, NULL, &v));
+    ck_assert_str_eq(v.platform_status, "OutOfDateConfigurationNeeded");
+
+    struct { const char *body; teeu_status want; const char *msg; } bad[] = {
+        {TCB_HEAD "[]}", TEEU_ERR_TCB_STATUS, "no TCB level"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(9, 9) ",\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_TCB_STATUS, "no TCB level"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 1) ",\"pcesvn\":13},\"tcbStatus\":\"Great\"}]}",
+         TEEU_ERR_TCB_STATUS, "unknown tcbStatus"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 256) ",\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_COLLATERAL_FORMAT, "svn"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":[{\"svn\":1}],\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_COLLATERAL_FORMAT, "16"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 1) "},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_COLLATERAL_FORMAT, "pcesvn"},
+        {TCB_HEAD "{}}", TEEU_ERR_COLLATERAL_FORMAT, "tcbLevels"},
+        {"{\"id\":\"TDX\",\"version\":3}", TEEU_ERR_COLLATERAL_FORMAT, "TDX"},
+        {"{\"version\":3,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2021-01-01T00:00:00Z\",\"fmspc\":\"00906ED50000\",\"pceId\":\"0000\",\"tcbLevels\":[]}",
+         TEEU_ERR_COLLATERAL_EXPIRED, "TCB info nextUpdate 2021-01-01T00:00:00Z"},
+        {"{\"version\":3,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2099-01-01T00:00:00Z\",\"fmspc\":\"00906ED50001\",\"pceId\":\"0000\",\"tcbLevels\":[]}",
+         TEEU_ERR_TCB_STATUS, "FMSPC"},
+        {"{\"version\":3,\"issueDate\":\"soon\",\"nextUpdate\":\"2099-01-01T00:00:00Z\"}",
+         TEEU_ERR_COLLATERAL_FORMAT, "RFC 3339"},
+        {"[1,2,3", TEEU_ERR_COLLATERAL_FORMAT, "TCB info"},
+    };
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad); i++) {
+        ck_assert_msg(verify_crafted(a, key, q, len, bad[i].body, NULL, &v) == bad[i].want,
+                      "TCB case %zu: %s", i, teeu_last_error());
+        ck_assert_msg(strstr(teeu_last_error(), bad[i].msg) != NULL, "case %zu: %s", i,
+                      teeu_last_error());
+    }
+
+    /* QE identity rules. */
+    tu_quote qq;
+    ck_assert_ok(tu_quote_parse(q, len, &qq));
+    char mrs[65], other[65];
+    tu_hex_encode_to(qq.qe.mr_signer, 32, true, mrs);
+    memset(other, '0', 64);
+    other[64] = '\0';
+    char body[1024];
+    struct { const char *mrsigner; int prod; const char *misc; const char *attr; int svn; teeu_status want; } qe[] = {
+        {mrs, 1, "00000000", "11000000000000000000000000000000", 8, TEEU_OK},
+        {other, 1, "00000000", "11000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 2, "00000000", "11000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 1, "01000000", "11000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 1, "00000000", "13000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 1, "00000000", "11000000000000000000000000000000", 9, TEEU_ERR_QE_IDENTITY},
+    };
+    for (size_t i = 0; i < TU_ARRAY_LEN(qe); i++) {
+        snprintf(body, sizeof body,
+                 "{\"id\":\"QE\",\"version\":2,\"issueDate\":\"2020-01-01T00:00:00Z\","
+                 "\"nextUpdate\":\"2099-01-01T00:00:00Z\",\"miscselect\":\"%s\",\"miscselectMask\":\"FFFFFFFF\","
+                 "\"attributes\":\"%s\",\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\","
+                 "\"mrsigner\":\"%s\",\"isvprodid\":%d,\"tcbLevels\":[{\"tcb\":{\"isvsvn\":%d},"
+                 "\"tcbStatus\":\"SWHardeningNeeded\",\"advisoryIDs\":[\"Q-1\"]}]}",
+                 qe[i].misc, qe[i].attr, qe[i].mrsigner, qe[i].prod, qe[i].svn);
+        ck_assert_msg(verify_crafted(a, key, q, len, NULL, body, &v) == qe[i].want, "QE case %zu: %s",
+                      i, teeu_last_error());
+        if (qe[i].want == TEEU_OK) {
+            ck_assert_str_eq(v.qe_status, "SWHardeningNeeded");
+            ck_assert_uint_eq(v.advisory_count, 1);
+            ck_assert_str_eq(v.advisories[0], "Q-1");
+        }
+    }
+    EVP_PKEY_free(key);
+    free(q);
+    tu_sim_authority_free(a);
+    rm_dir(sim_dir);
+    rm_dir(sim_dir2);
+}
+END_TEST
+
 /* ---- unified attestation reports -------------------------------------------- */
 
 START_TEST(unified_report)
@@ -806,6 +955,7 @@ static Suite *attest_suite(void)
     tcase_add_test(tc, simulation_end_to_end);
     tcase_add_test(tc, simulation_revoked_pck);
     tcase_add_test(tc, collateral_chain_rooted_elsewhere);
+    tcase_add_test(tc, crafted_collateral_bodies);
     tcase_add_test(tc, unified_report);
     tcase_add_test(tc, unified_report_protobuf);
     tcase_add_test(tc, cut_member_keeps_raw_bytes);
