@@ -424,6 +424,19 @@ START_TEST(oversized_inputs)
     X509_CRL *crl = NULL;
     ck_assert_status(tu_crl_parse((const uint8_t *)"3082", 4, "test", &crl), TEEU_ERR_COLLATERAL_FORMAT);
     ck_assert_status(tu_crl_parse((const uint8_t *)"zz", 2, "test", &crl), TEEU_ERR_COLLATERAL_FORMAT);
+    /* Hex with a trailing newline (as a PCCS may send it) is fine. */
+    teeu_collateral *sc = sample_collateral();
+    char *hex = NULL;
+    ck_assert_ok(tu_hex_encode(sc->root_crl_der, sc->root_crl_der_len, false, &hex));
+    size_t hl = strlen(hex);
+    char *nl = malloc(hl + 2);
+    memcpy(nl, hex, hl);
+    nl[hl] = '\n';
+    ck_assert_ok(tu_crl_parse((const uint8_t *)nl, hl + 1, "test", &crl));
+    X509_CRL_free(crl);
+    free(nl);
+    free(hex);
+    teeu_collateral_free(sc);
 }
 END_TEST
 
