@@ -81,8 +81,12 @@ TEEU_API void teeu_attest_policy_init(teeu_attest_policy *policy);
 typedef struct teeu_attest_options {
     int64_t verify_time;         /**< seconds since the epoch; 0 means now */
     bool simulation;             /**< tee_simulation: allow a simulation root */
-    const char *sim_root_pem;    /**< simulation root CA (PEM); used only with simulation */
-    size_t sim_root_pem_len;
+    /**
+     * Simulation root CA (PEM). Allowed only with simulation on; when set it
+     * is the ONLY trusted root for this call (the Intel root is not).
+     */
+    const char *sim_root_pem;
+    size_t sim_root_pem_len;     /**< 0: sim_root_pem is NUL-terminated */
 } teeu_attest_options;
 
 TEEU_API void teeu_attest_options_init(teeu_attest_options *options);
