@@ -210,7 +210,7 @@ def test_passport_report_built_independently(attest, sample, tmp_path):
 
 @pytest.mark.parametrize("platform,qe,accepted", [
     ("SWHardeningNeeded", "UpToDate", True),
-    ("OutOfDateConfigurationNeeded", "UpToDate", True),
+    ("OutOfDateConfigurationNeeded", "UpToDate", False),
     ("OutOfDate", "UpToDate", False),
     ("Revoked", "UpToDate", False),
     ("UpToDate", "OutOfDate", False),
