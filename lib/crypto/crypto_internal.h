@@ -81,6 +81,9 @@ teeu_status tu_rsa_oaep_decrypt(const teeu_key *priv, const uint8_t *in, size_t 
                                 uint8_t **out, size_t *out_len);
 
 /* ---- AES-GCM (128/256 by key length), 12-byte nonce, 16-byte tag -------- */
+/* Only 12-byte nonces and 16-byte tags exist here: code parsing a peer's
+ * SymmetricSecret must refuse other initial_vector / cmac lengths before
+ * filling these fixed-size fields. */
 
 #define TU_GCM_NONCE_LEN 12
 #define TU_GCM_TAG_LEN 16
