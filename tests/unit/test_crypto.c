@@ -876,6 +876,21 @@ START_TEST(stream_empty_and_in_place)
     ck_assert_status(tu_stream_open_segment(s, tag_only, sizeof tag_only, false, out), TEEU_ERR_DECRYPT);
     tu_stream_free(s);
 
+    /* A sender that learns the end only after a full segment closes with an empty final one. */
+    uint8_t full[SEG] = {3}, full_ct[SEG + TU_GCM_TAG_LEN], back[SEG];
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, SEG, h, &s));
+    ck_assert_ok(tu_stream_seal_segment(s, full, SEG, false, full_ct));
+    ck_assert_ok(tu_stream_seal_segment(s, NULL, 0, true, tag_only));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, full_ct, sizeof full_ct, false, back));
+    ck_assert_mem_eq(back, full, SEG);
+    ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_TRUNCATED);
+    ck_assert_ok(tu_stream_open_segment(s, tag_only, sizeof tag_only, true, out));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+
     /* In place, across two segments. */
     uint8_t buf[2][SEG + TU_GCM_TAG_LEN], orig[2][SEG];
     ck_assert_ok(tu_random(orig, sizeof orig));
