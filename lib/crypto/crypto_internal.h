@@ -216,6 +216,22 @@ teeu_status tu_stream_sealed_len(uint64_t pt_len, size_t segment_size, uint64_t 
 /** Frees the stream, cleansing its key schedule. NULL is a no-op. */
 void tu_stream_free(tu_stream *s);
 
+/**
+ * Seals a whole in-memory plaintext as one stream (header and segments,
+ * tu_stream_sealed_len bytes). *out: free with free().
+ */
+teeu_status tu_stream_seal_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
+                               size_t segment_size, const uint8_t *pt, size_t pt_len, uint8_t **out,
+                               size_t *out_len);
+/**
+ * Opens a whole in-memory stream; the last segment in the buffer is taken
+ * as the final one, so a stream cut anywhere fails (TEEU_ERR_DECRYPT, or
+ * TEEU_ERR_STREAM_TRUNCATED when shorter than a header and one tag).
+ * *out is secret: free with tu_free_secret(*out, *out_len).
+ */
+teeu_status tu_stream_open_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
+                               const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len);
+
 /* ---- randomness ---------------------------------------------------------- */
 
 /** Public random bytes (nonces, salts, ids) from OpenSSL's CSPRNG. */

@@ -910,6 +910,48 @@ START_TEST(stream_empty_and_in_place)
 }
 END_TEST
 
+START_TEST(stream_whole_buffer_helpers)
+{
+    uint8_t key[32], data[5 * SEG + 7];
+    ck_assert_ok(tu_random(key, sizeof key));
+    ck_assert_ok(tu_random(data, sizeof data));
+    const size_t sizes[] = {0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, sizeof data};
+    for (size_t i = 0; i < TU_ARRAY_LEN(sizes); i++) {
+        uint8_t *ct = NULL, *pt = NULL;
+        size_t ct_len = 0, pt_len = 0;
+        uint64_t want = 0;
+        ck_assert_ok(tu_stream_seal_all(key, stream_aad, sizeof stream_aad, SEG, data, sizes[i], &ct, &ct_len));
+        ck_assert_ok(tu_stream_sealed_len(sizes[i], SEG, &want));
+        ck_assert_uint_eq(ct_len, want);
+        ck_assert_ok(tu_stream_open_all(key, stream_aad, sizeof stream_aad, ct, ct_len, &pt, &pt_len));
+        ck_assert_uint_eq(pt_len, sizes[i]);
+        if (pt_len)
+            ck_assert_mem_eq(pt, data, pt_len);
+        tu_free_secret(pt, pt_len);
+        free(ct);
+    }
+    /* Every cut of a 3.5-segment stream is refused, and so is anything appended. */
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t ct_len = 0, pt_len = 0;
+    ck_assert_ok(tu_stream_seal_all(key, NULL, 0, SEG, data, 3 * SEG + SEG / 2, &ct, &ct_len));
+    for (size_t cut = 0; cut < ct_len; cut++) {
+        teeu_status st = tu_stream_open_all(key, NULL, 0, ct, cut, &pt, &pt_len);
+        ck_assert_msg(st == (cut < TU_STREAM_HEADER_LEN + TU_GCM_TAG_LEN ? TEEU_ERR_STREAM_TRUNCATED : TEEU_ERR_DECRYPT),
+                      "cut at %zu: %s", cut, teeu_status_str(st));
+        ck_assert_ptr_null(pt);
+    }
+    uint8_t *longer = malloc(ct_len + 40);
+    memcpy(longer, ct, ct_len);
+    memset(longer + ct_len, 0, 40);
+    for (size_t extra = 1; extra <= 40; extra += 13)
+        ck_assert_status(tu_stream_open_all(key, NULL, 0, longer, ct_len + extra, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    free(longer);
+    ck_assert_status(tu_stream_open_all(key, stream_aad, sizeof stream_aad, ct, ct_len, &pt, &pt_len),
+                     TEEU_ERR_DECRYPT);
+    free(ct);
+}
+END_TEST
+
 START_TEST(stream_sealed_len)
 {
     uint64_t n;
@@ -1104,6 +1146,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(ts, stream_failure_poisons_and_lengths_are_checked);
     tcase_add_test(ts, stream_empty_and_in_place);
     tcase_add_test(ts, stream_sealed_len);
+    tcase_add_test(ts, stream_whole_buffer_helpers);
     tcase_add_test(ts, random_stream_input_is_refused);
     suite_add_tcase(s, ts);
     return s;
