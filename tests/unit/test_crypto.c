@@ -5,6 +5,7 @@
  * Keys are generated at test time (once, before the forked tests run).
  */
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -648,6 +649,461 @@ START_TEST(random_and_uuid)
 }
 END_TEST
 
+/* ---- streaming AEAD ---------------------------------------------------------------------- */
+
+#define SEG 64
+#define NSEG 4 /* 3 full segments and a final one of 10 bytes */
+#define LAST 10
+#define CT_UNIT (SEG + TU_GCM_TAG_LEN)
+
+typedef struct sealed_stream {
+    uint8_t key[32];
+    uint8_t header[TU_STREAM_HEADER_LEN];
+    uint8_t pt[NSEG][SEG];
+    uint8_t ct[NSEG][CT_UNIT];
+    size_t ct_len[NSEG];
+} sealed_stream;
+
+static const uint8_t stream_aad[] = "data-uuid";
+
+static void seal_test_stream(sealed_stream *t)
+{
+    ck_assert_ok(tu_random(t->key, sizeof t->key));
+    ck_assert_ok(tu_random(t->pt, sizeof t->pt));
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(t->key, stream_aad, sizeof stream_aad, SEG, t->header, &s));
+    ck_assert_uint_eq(tu_stream_segment_size(s), SEG);
+    for (size_t i = 0; i < NSEG; i++) {
+        bool final = i == NSEG - 1;
+        size_t n = final ? LAST : SEG;
+        ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_TRUNCATED);
+        ck_assert_ok(tu_stream_seal_segment(s, t->pt[i], n, final, t->ct[i]));
+        t->ct_len[i] = n + TU_GCM_TAG_LEN;
+    }
+    ck_assert_uint_eq(tu_stream_segments_done(s), NSEG);
+    ck_assert_ok(tu_stream_finish(s));
+    /* Nothing after the final segment. */
+    uint8_t extra[CT_UNIT];
+    ck_assert_status(tu_stream_seal_segment(s, t->pt[0], SEG, false, extra), TEEU_ERR_STREAM_ORDER);
+    tu_stream_free(s);
+}
+
+/*
+ * Opens the segments listed in order[] (indices into t->ct, n of them; the
+ * last one is passed as final unless final_at says otherwise) and returns
+ * the first failing status, or the status of tu_stream_finish.
+ */
+static teeu_status open_sequence(const sealed_stream *t, const uint8_t *header, const uint8_t *aad, size_t aad_len,
+                                 const size_t *order, size_t n, long final_at, bool check_plain)
+{
+    tu_stream *s = NULL;
+    teeu_status st = tu_stream_open_init(t->key, aad, aad_len, header, &s);
+    if (st != TEEU_OK)
+        return st;
+    for (size_t i = 0; i < n && st == TEEU_OK; i++) {
+        bool final = final_at < 0 ? i == n - 1 : (long)i == final_at;
+        uint8_t out[CT_UNIT];
+        memset(out, 0xAA, sizeof out);
+        size_t k = order[i];
+        st = tu_stream_open_segment(s, t->ct[k], t->ct_len[k], final, out);
+        size_t pt_len = t->ct_len[k] - TU_GCM_TAG_LEN;
+        if (st == TEEU_OK && check_plain)
+            ck_assert_mem_eq(out, t->pt[k], pt_len);
+        if (st == TEEU_ERR_DECRYPT) {
+            /* Unauthenticated plaintext is wiped; a segment refused on its length is never written. */
+            uint8_t fill = out[0];
+            ck_assert(fill == 0 || fill == 0xAA);
+            for (size_t j = 0; j < pt_len; j++)
+                ck_assert_uint_eq(out[j], fill);
+        }
+    }
+    if (st == TEEU_OK)
+        st = tu_stream_finish(s);
+    tu_stream_free(s);
+    return st;
+}
+
+static const size_t in_order[NSEG] = {0, 1, 2, 3};
+
+START_TEST(stream_round_trip)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    ck_assert_ok(open_sequence(&t, t.header, stream_aad, sizeof stream_aad, in_order, NSEG, -1, true));
+    ck_assert_int_eq(t.header[0], 'T');
+    ck_assert_int_eq(t.header[2], TU_STREAM_VERSION);
+    /* Two streams under one key differ (fresh salt and prefix). */
+    sealed_stream u;
+    memcpy(&u, &t, sizeof u);
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(t.key, stream_aad, sizeof stream_aad, SEG, u.header, &s));
+    ck_assert_mem_ne(u.header + 8, t.header + 8, 23);
+    ck_assert_ok(tu_stream_seal_segment(s, t.pt[0], SEG, false, u.ct[0]));
+    ck_assert_mem_ne(u.ct[0], t.ct[0], CT_UNIT);
+    tu_stream_free(s);
+}
+END_TEST
+
+START_TEST(stream_every_flipped_bit_is_refused)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    /* Every byte of every segment (ciphertext and tag). */
+    for (size_t k = 0; k < NSEG; k++)
+        for (size_t i = 0; i < t.ct_len[k]; i++) {
+            t.ct[k][i] ^= (uint8_t)(1u << (i % 8));
+            ck_assert_status(open_sequence(&t, t.header, stream_aad, sizeof stream_aad, in_order, NSEG, -1, false),
+                             TEEU_ERR_DECRYPT);
+            t.ct[k][i] ^= (uint8_t)(1u << (i % 8));
+        }
+    /* Every byte of the header: salt and nonce prefix fail the tag; the rest is rejected up front. */
+    for (size_t i = 0; i < TU_STREAM_HEADER_LEN; i++) {
+        uint8_t h[TU_STREAM_HEADER_LEN];
+        memcpy(h, t.header, sizeof h);
+        h[i] ^= 0x01;
+        teeu_status st = open_sequence(&t, h, stream_aad, sizeof stream_aad, in_order, NSEG, -1, false);
+        ck_assert_msg(st == (i == 2 ? TEEU_ERR_UNSUPPORTED : TEEU_ERR_DECRYPT), "header byte %zu: %s", i,
+                      teeu_status_str(st));
+    }
+    /* Every byte of the AAD, and a missing AAD. */
+    uint8_t aad[sizeof stream_aad];
+    for (size_t i = 0; i < sizeof aad; i++) {
+        memcpy(aad, stream_aad, sizeof aad);
+        aad[i] ^= 0x20;
+        ck_assert_status(open_sequence(&t, t.header, aad, sizeof aad, in_order, NSEG, -1, false), TEEU_ERR_DECRYPT);
+    }
+    ck_assert_status(open_sequence(&t, t.header, NULL, 0, in_order, NSEG, -1, false), TEEU_ERR_DECRYPT);
+    /* A wrong key. */
+    t.key[31] ^= 1;
+    ck_assert_status(open_sequence(&t, t.header, stream_aad, sizeof stream_aad, in_order, NSEG, -1, false),
+                     TEEU_ERR_DECRYPT);
+}
+END_TEST
+
+START_TEST(stream_reorder_drop_duplicate_truncate)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    const uint8_t *h = t.header;
+    const uint8_t *a = stream_aad;
+    size_t al = sizeof stream_aad;
+    const size_t swapped[] = {1, 0, 2, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, swapped, 4, -1, false), TEEU_ERR_DECRYPT);
+    const size_t dropped[] = {0, 2, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, dropped, 3, -1, false), TEEU_ERR_DECRYPT);
+    const size_t duplicated[] = {0, 0, 1, 2, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, duplicated, 5, -1, false), TEEU_ERR_DECRYPT);
+    const size_t dup_final[] = {0, 1, 2, 3, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, dup_final, 5, 3, false), TEEU_ERR_STREAM_ORDER);
+    /* Truncated: the transport ends after segment 2 without a final segment. */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 3, 99, true), TEEU_ERR_STREAM_TRUNCATED);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "truncated"));
+    /* ...or claims segment 2 is final (a cut at a segment boundary). */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 3, -1, false), TEEU_ERR_DECRYPT);
+    /* The final flag flipped on the last segment. */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 4, 99, false), TEEU_ERR_DECRYPT);
+    /* No segment at all. */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 0, -1, false), TEEU_ERR_STREAM_TRUNCATED);
+}
+END_TEST
+
+START_TEST(stream_failure_poisons_and_lengths_are_checked)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    tu_stream *s = NULL;
+    uint8_t out[CT_UNIT];
+    ck_assert_ok(tu_stream_open_init(t.key, stream_aad, sizeof stream_aad, t.header, &s));
+    t.ct[0][0] ^= 1;
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT, false, out), TEEU_ERR_DECRYPT);
+    t.ct[0][0] ^= 1;
+    /* After a failure even the genuine segment is refused: a bad segment cannot be skipped. */
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT, false, out), TEEU_ERR_STREAM_ORDER);
+    ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_ORDER);
+    tu_stream_free(s);
+
+    ck_assert_ok(tu_stream_open_init(t.key, stream_aad, sizeof stream_aad, t.header, &s));
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT - 1, false, out), TEEU_ERR_DECRYPT);
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(t.key, stream_aad, sizeof stream_aad, t.header, &s));
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], 15, true, out), TEEU_ERR_DECRYPT);
+    /* Opening API on a sealing stream and the reverse. */
+    ck_assert_status(tu_stream_seal_segment(s, t.pt[0], SEG, false, out), TEEU_ERR_INVALID_ARGUMENT);
+    tu_stream_free(s);
+
+    uint8_t h[TU_STREAM_HEADER_LEN];
+    ck_assert_ok(tu_stream_seal_init(t.key, NULL, 0, SEG, h, &s));
+    ck_assert_status(tu_stream_seal_segment(s, t.pt[0], SEG - 1, false, out), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_seal_segment(s, t.pt[0], SEG + 1, true, out), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT, false, out), TEEU_ERR_INVALID_ARGUMENT);
+    tu_stream_free(s);
+    ck_assert_status(tu_stream_seal_init(t.key, NULL, 0, TU_STREAM_MAX_SEGMENT + 1, h, &s),
+                     TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(s);
+
+    /* Headers: bad magic, reserved bytes, segment sizes 0 and too large. */
+    const size_t pos[] = {0, 1, 3, 31};
+    for (size_t i = 0; i < TU_ARRAY_LEN(pos); i++) {
+        memcpy(h, t.header, sizeof h);
+        h[pos[i]] ^= 0x40;
+        ck_assert_status(tu_stream_open_init(t.key, NULL, 0, h, &s), TEEU_ERR_DECRYPT);
+        ck_assert_ptr_null(s);
+    }
+    memcpy(h, t.header, sizeof h);
+    memset(h + 4, 0, 4);
+    ck_assert_status(tu_stream_open_init(t.key, NULL, 0, h, &s), TEEU_ERR_DECRYPT);
+    memset(h + 4, 0xff, 4);
+    ck_assert_status(tu_stream_open_init(t.key, NULL, 0, h, &s), TEEU_ERR_DECRYPT);
+    tu_stream_free(NULL);
+}
+END_TEST
+
+START_TEST(stream_empty_and_in_place)
+{
+    uint8_t key[32] = {7}, h[TU_STREAM_HEADER_LEN], tag_only[TU_GCM_TAG_LEN], out[1];
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, 0, h, &s));
+    ck_assert_uint_eq(tu_stream_segment_size(s), TU_STREAM_DEFAULT_SEGMENT);
+    ck_assert_ok(tu_stream_seal_segment(s, NULL, 0, true, tag_only));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, tag_only, sizeof tag_only, true, out));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    /* An empty stream's lone segment must be marked final. */
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_status(tu_stream_open_segment(s, tag_only, sizeof tag_only, false, out), TEEU_ERR_DECRYPT);
+    tu_stream_free(s);
+
+    /* A sender that learns the end only after a full segment closes with an empty final one. */
+    uint8_t full[SEG] = {3}, full_ct[SEG + TU_GCM_TAG_LEN], back[SEG];
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, SEG, h, &s));
+    ck_assert_ok(tu_stream_seal_segment(s, full, SEG, false, full_ct));
+    ck_assert_ok(tu_stream_seal_segment(s, NULL, 0, true, tag_only));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, full_ct, sizeof full_ct, false, back));
+    ck_assert_mem_eq(back, full, SEG);
+    ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_TRUNCATED);
+    ck_assert_ok(tu_stream_open_segment(s, tag_only, sizeof tag_only, true, out));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+
+    /* In place, across two segments. */
+    uint8_t buf[2][SEG + TU_GCM_TAG_LEN], orig[2][SEG];
+    ck_assert_ok(tu_random(orig, sizeof orig));
+    memcpy(buf[0], orig[0], SEG);
+    memcpy(buf[1], orig[1], SEG);
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, SEG, h, &s));
+    ck_assert_ok(tu_stream_seal_segment(s, buf[0], SEG, false, buf[0]));
+    ck_assert_ok(tu_stream_seal_segment(s, buf[1], SEG, true, buf[1]));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, buf[0], sizeof buf[0], false, buf[0]));
+    ck_assert_ok(tu_stream_open_segment(s, buf[1], sizeof buf[1], true, buf[1]));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_mem_eq(buf[0], orig[0], SEG);
+    ck_assert_mem_eq(buf[1], orig[1], SEG);
+}
+END_TEST
+
+START_TEST(stream_whole_buffer_helpers)
+{
+    uint8_t key[32], data[5 * SEG + 7];
+    ck_assert_ok(tu_random(key, sizeof key));
+    ck_assert_ok(tu_random(data, sizeof data));
+    const size_t sizes[] = {0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, sizeof data};
+    for (size_t i = 0; i < TU_ARRAY_LEN(sizes); i++) {
+        uint8_t *ct = NULL, *pt = NULL;
+        size_t ct_len = 0, pt_len = 0;
+        uint64_t want = 0;
+        ck_assert_ok(tu_stream_seal_all(key, stream_aad, sizeof stream_aad, SEG, data, sizes[i], &ct, &ct_len));
+        ck_assert_ok(tu_stream_sealed_len(sizes[i], SEG, &want));
+        ck_assert_uint_eq(ct_len, want);
+        ck_assert_ok(tu_stream_open_all(key, stream_aad, sizeof stream_aad, ct, ct_len, &pt, &pt_len));
+        ck_assert_uint_eq(pt_len, sizes[i]);
+        if (pt_len)
+            ck_assert_mem_eq(pt, data, pt_len);
+        tu_free_secret(pt, pt_len);
+        free(ct);
+    }
+    /* Every cut of a 3.5-segment stream is refused, and so is anything appended. */
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t ct_len = 0, pt_len = 0;
+    ck_assert_ok(tu_stream_seal_all(key, NULL, 0, SEG, data, 3 * SEG + SEG / 2, &ct, &ct_len));
+    for (size_t cut = 0; cut < ct_len; cut++) {
+        teeu_status st = tu_stream_open_all(key, NULL, 0, ct, cut, &pt, &pt_len);
+        ck_assert_msg(st == (cut < TU_STREAM_HEADER_LEN + TU_GCM_TAG_LEN ? TEEU_ERR_STREAM_TRUNCATED : TEEU_ERR_DECRYPT),
+                      "cut at %zu: %s", cut, teeu_status_str(st));
+        ck_assert_ptr_null(pt);
+    }
+    uint8_t *longer = malloc(ct_len + 40);
+    memcpy(longer, ct, ct_len);
+    memset(longer + ct_len, 0, 40);
+    for (size_t extra = 1; extra <= 40; extra += 13)
+        ck_assert_status(tu_stream_open_all(key, NULL, 0, longer, ct_len + extra, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    free(longer);
+    ck_assert_status(tu_stream_open_all(key, stream_aad, sizeof stream_aad, ct, ct_len, &pt, &pt_len),
+                     TEEU_ERR_DECRYPT);
+    free(ct);
+}
+END_TEST
+
+START_TEST(stream_sealed_len)
+{
+    uint64_t n;
+    ck_assert_ok(tu_stream_sealed_len(0, 64, &n));
+    ck_assert_uint_eq(n, 32 + 16);
+    ck_assert_ok(tu_stream_sealed_len(64, 64, &n));
+    ck_assert_uint_eq(n, 32 + 64 + 16);
+    ck_assert_ok(tu_stream_sealed_len(65, 64, &n));
+    ck_assert_uint_eq(n, 32 + 65 + 32);
+    ck_assert_ok(tu_stream_sealed_len((uint64_t)1 << 30, 0, &n));
+    ck_assert_uint_eq(n, 32 + ((uint64_t)1 << 30) + 256 * 16);
+    ck_assert_status(tu_stream_sealed_len(UINT64_MAX, 1, &n), TEEU_ERR_LIMIT);
+    ck_assert_status(tu_stream_sealed_len(UINT64_MAX - 10, TU_STREAM_MAX_SEGMENT, &n), TEEU_ERR_LIMIT);
+}
+END_TEST
+
+/* ---- hostile input, threads, NULL arguments ------------------------------------------- */
+
+/* A small deterministic generator so failures reproduce. */
+static uint32_t lcg(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
+
+START_TEST(mutated_pem_never_crashes)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n-";
+    char *pub = NULL;
+    size_t pub_len;
+    ck_assert_ok(teeu_key_public_pem(party, &pub, &pub_len));
+    uint32_t rng = 12345;
+    for (int round = 0; round < 300; round++) {
+        bool use_pub = round % 2 == 1;
+        const char *src = use_pub ? pub : party_pem;
+        size_t len = use_pub ? pub_len : party_pem_len;
+        char *m = tu_memdup(src, len);
+        int edits = 1 + (int)(lcg(&rng) % 4);
+        for (int e = 0; e < edits; e++)
+            m[lcg(&rng) % len] = b64[lcg(&rng) % (sizeof b64 - 1)];
+        size_t cut = round % 7 == 0 ? lcg(&rng) % len : len;
+        teeu_key *k = NULL;
+        teeu_status st = use_pub ? teeu_key_load_public_pem(m, cut, 0, &k)
+                                 : teeu_key_load_private_pem(m, cut, NULL, &k);
+        /* A mutation may leave a loadable key (e.g. a changed CRT value); nothing else is allowed. */
+        ck_assert_msg(st == TEEU_OK || st == TEEU_ERR_KEY_FORMAT || st == TEEU_ERR_KEY_TOO_SMALL,
+                      "round %d: %s: %s", round, teeu_status_str(st), teeu_last_error());
+        ck_assert(st == TEEU_OK ? k != NULL : k == NULL);
+        teeu_key_free(k);
+        free(m);
+    }
+    teeu_free(pub);
+}
+END_TEST
+
+START_TEST(random_stream_input_is_refused)
+{
+    uint8_t key[32] = {1}, h[TU_STREAM_HEADER_LEN], seg[200], out[200];
+    uint32_t rng = 777;
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < sizeof h; i++)
+            h[i] = (uint8_t)lcg(&rng);
+        if (round % 2 == 0) { /* a plausible header: valid magic, version and a small size */
+            memcpy(h, "TS\x01\x00\x00\x00\x00\x40", 8);
+            h[31] = 0;
+        }
+        tu_stream *s = NULL;
+        teeu_status st = tu_stream_open_init(key, NULL, 0, h, &s);
+        if (round % 2 == 1) {
+            ck_assert(st == TEEU_ERR_DECRYPT || st == TEEU_ERR_UNSUPPORTED);
+            ck_assert_ptr_null(s);
+            continue;
+        }
+        ck_assert_ok(st);
+        for (size_t i = 0; i < sizeof seg; i++)
+            seg[i] = (uint8_t)lcg(&rng);
+        size_t len = lcg(&rng) % sizeof seg;
+        ck_assert_status(tu_stream_open_segment(s, seg, len, lcg(&rng) % 2, out), TEEU_ERR_DECRYPT);
+        tu_stream_free(s);
+    }
+}
+END_TEST
+
+static void *thread_work(void *arg)
+{
+    const teeu_key *key = arg;
+    for (int i = 0; i < 5; i++) {
+        uint8_t data[1000], back[1000], skey[32], header[TU_STREAM_HEADER_LEN], ct[1000 + 16];
+        if (tu_random(data, sizeof data) != TEEU_OK || tu_random(skey, sizeof skey) != TEEU_OK)
+            return (void *)1;
+        tu_bytes part = TU_BYTES(data, sizeof data);
+        uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        if (tu_rsa_sign(key, &part, 1, &sig, &sig_len) != TEEU_OK ||
+            tu_rsa_verify(key, &part, 1, sig, sig_len) != TEEU_OK)
+            return (void *)2;
+        free(sig);
+        tu_stream *s = NULL;
+        if (tu_stream_seal_init(skey, NULL, 0, 1000, header, &s) != TEEU_OK ||
+            tu_stream_seal_segment(s, data, sizeof data, true, ct) != TEEU_OK)
+            return (void *)3;
+        tu_stream_free(s);
+        if (tu_stream_open_init(skey, NULL, 0, header, &s) != TEEU_OK ||
+            tu_stream_open_segment(s, ct, sizeof ct, true, back) != TEEU_OK || tu_stream_finish(s) != TEEU_OK)
+            return (void *)4;
+        tu_stream_free(s);
+        if (memcmp(back, data, sizeof data) != 0)
+            return (void *)5;
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_use_of_one_key)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, thread_work, party), 0);
+    for (int i = 0; i < 4; i++) {
+        void *ret = (void *)99;
+        pthread_join(t[i], &ret);
+        ck_assert_ptr_null(ret);
+    }
+}
+END_TEST
+
+START_TEST(null_arguments_are_refused)
+{
+    char id[TEEU_OWNER_ID_LEN + 1];
+    char *pem = NULL;
+    size_t len = 0;
+    teeu_key *k = NULL;
+    ck_assert_status(teeu_key_owner_id(NULL, id), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_owner_id(party, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_public_pem(NULL, &pem, &len), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_private_pem(NULL, NULL, &pem, &len), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_private_file(NULL, NULL, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_private_file("/nonexistent", NULL, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_public_file(NULL, 0, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_public_pem(NULL, 0, 0, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_private_pem(party_pem, party_pem_len, NULL, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(k);
+    ck_assert_ptr_null(pem);
+    uint8_t md[32];
+    ck_assert_status(tu_sha256(NULL, 1, md), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_hmac_sha256_sep(NULL, 3, NULL, 0, md), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_uuid4_hex(NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_envelope_seal(party, 16, NULL, 0, NULL, 0, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_seal_init(NULL, NULL, 0, 0, NULL, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    tu_envelope_free(NULL);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------------------ */
 
 static Suite *crypto_suite(void)
@@ -677,7 +1133,22 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, envelope_round_trip_128_and_256);
     tcase_add_test(tc, envelope_rejects_odd_key_length);
     tcase_add_test(tc, random_and_uuid);
+    tcase_add_test(tc, mutated_pem_never_crashes);
+    tcase_add_test(tc, concurrent_use_of_one_key);
+    tcase_add_test(tc, null_arguments_are_refused);
     suite_add_tcase(s, tc);
+
+    TCase *ts = tcase_create("stream");
+    tcase_set_timeout(ts, 300);
+    tcase_add_test(ts, stream_round_trip);
+    tcase_add_test(ts, stream_every_flipped_bit_is_refused);
+    tcase_add_test(ts, stream_reorder_drop_duplicate_truncate);
+    tcase_add_test(ts, stream_failure_poisons_and_lengths_are_checked);
+    tcase_add_test(ts, stream_empty_and_in_place);
+    tcase_add_test(ts, stream_sealed_len);
+    tcase_add_test(ts, stream_whole_buffer_helpers);
+    tcase_add_test(ts, random_stream_input_is_refused);
+    suite_add_tcase(s, ts);
     return s;
 }
 
