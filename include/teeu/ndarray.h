@@ -205,7 +205,12 @@ TEEU_API void teeu_npy_decode_options_init(teeu_npy_decode_options *opts);
  * Decodes .npy bytes (optionally zstd-framed). When the input is not
  * compressed, its data is suitably aligned, and TEEU_NPY_DECODE_COPY is not
  * set, *out is a view into bytes (teeu_ndarray_owns_data() == 0) and bytes
- * must outlive it; otherwise *out owns a copy. opts may be NULL.
+ * must outlive it; otherwise *out owns a copy. The array keeps the file's
+ * byte order and layout (fortran_order True gives Fortran strides). The
+ * input is checked strictly (docs/ndarray.md lists every rule and its
+ * TEEU_ERR_NPY_* status); a zstd frame is decompressed as a stream and
+ * refused once the header promises more than opts->max_decompressed bytes.
+ * On error *out is NULL. opts may be NULL.
  */
 TEEU_API teeu_status teeu_ndarray_decode(const void *bytes, size_t len,
                                          const teeu_npy_decode_options *opts, teeu_ndarray **out);

@@ -168,12 +168,10 @@ static teeu_status check_extent(const teeu_ndarray *arr, size_t offset, size_t d
     return TEEU_OK;
 }
 
-teeu_status teeu_ndarray_view_desc(const teeu_ndarray_desc *desc, const void *data, size_t data_len,
-                                   teeu_ndarray **out)
+/* Builds a view; exact_len also requires data_len to be the contiguous byte size (teeu_ndarray_view). */
+static teeu_status make_view(const teeu_ndarray_desc *desc, const void *data, size_t data_len, bool exact_len,
+                             teeu_ndarray **out)
 {
-    if (out == NULL || desc == NULL)
-        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "teeu_ndarray_view_desc: desc and out must not be NULL");
-    *out = NULL;
     teeu_status st = check_desc(desc);
     if (st != TEEU_OK)
         return st;
@@ -184,6 +182,9 @@ teeu_status teeu_ndarray_view_desc(const teeu_ndarray_desc *desc, const void *da
     st = set_contiguous(arr, desc->shape, desc->layout);
     if (st == TEEU_OK && desc->strides != NULL)
         memcpy(arr->strides, desc->strides, desc->ndim * sizeof *arr->strides);
+    if (st == TEEU_OK && exact_len && arr->size * arr->itemsize != data_len)
+        st = tu_error(TEEU_ERR_INVALID_ARGUMENT, "teeu_ndarray_view: data_len is %zu bytes but shape x %s needs %zu",
+                      data_len, teeu_dtype_name(desc->dtype), arr->size * arr->itemsize);
     if (st == TEEU_OK && data == NULL && arr->size > 0)
         st = tu_error(TEEU_ERR_INVALID_ARGUMENT, "ndarray view: data is NULL but the array has %zu elements",
                       arr->size);
@@ -198,6 +199,15 @@ teeu_status teeu_ndarray_view_desc(const teeu_ndarray_desc *desc, const void *da
     return TEEU_OK;
 }
 
+teeu_status teeu_ndarray_view_desc(const teeu_ndarray_desc *desc, const void *data, size_t data_len,
+                                   teeu_ndarray **out)
+{
+    if (out == NULL || desc == NULL)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "teeu_ndarray_view_desc: desc and out must not be NULL");
+    *out = NULL;
+    return make_view(desc, data, data_len, false, out);
+}
+
 teeu_status teeu_ndarray_view(teeu_dtype dtype, size_t ndim, const size_t *shape, const void *data,
                               size_t data_len, teeu_ndarray **out)
 {
@@ -208,19 +218,7 @@ teeu_status teeu_ndarray_view(teeu_dtype dtype, size_t ndim, const size_t *shape
     teeu_ndarray_desc_init(&desc, dtype);
     desc.ndim = ndim;
     desc.shape = shape;
-    teeu_ndarray *arr = NULL;
-    teeu_status st = teeu_ndarray_view_desc(&desc, data, data_len, &arr);
-    if (st != TEEU_OK)
-        return st;
-    if (teeu_ndarray_nbytes(arr) != data_len) {
-        st = tu_error(TEEU_ERR_INVALID_ARGUMENT,
-                      "teeu_ndarray_view: data_len is %zu bytes but shape x %s needs %zu", data_len,
-                      teeu_dtype_name(dtype), teeu_ndarray_nbytes(arr));
-        teeu_ndarray_free(arr);
-        return st;
-    }
-    *out = arr;
-    return TEEU_OK;
+    return make_view(&desc, data, data_len, true, out);
 }
 
 teeu_status teeu_ndarray_new(const teeu_ndarray_desc *desc, teeu_ndarray **out)

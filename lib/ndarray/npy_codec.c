@@ -44,6 +44,12 @@ bool tu_npy_is_zstd(const uint8_t *bytes, size_t len)
     return bytes != NULL && len >= sizeof magic && memcmp(bytes, magic, sizeof magic) == 0;
 }
 
+/* Skippable frames: magic 0x184D2A50..0x184D2A5F, little endian. */
+static bool is_skippable_frame(const uint8_t *bytes, size_t len)
+{
+    return len >= 4 && (bytes[0] & 0xF0) == 0x50 && bytes[1] == 0x2A && bytes[2] == 0x4D && bytes[3] == 0x18;
+}
+
 /* ---- encoding -------------------------------------------------------------- */
 
 teeu_status tu_npy_plan_init(const teeu_ndarray *arr, const teeu_npy_encode_options *opts, tu_npy_plan *plan)
@@ -259,11 +265,16 @@ static teeu_status check_decode_opts(const teeu_npy_decode_options *opts, unsign
     return TEEU_OK;
 }
 
-/* Streaming zstd decompression of one frame into caller-chosen output buffers. */
+/*
+ * Streaming zstd decompression into caller-chosen output buffers. The input
+ * is one frame or, as `zstd -d` accepts, several concatenated frames
+ * (skippable ones included); `ended` is set once the last one is complete
+ * and the input exhausted.
+ */
 typedef struct zreader {
     ZSTD_DCtx *dctx;
     ZSTD_inBuffer in;
-    bool frame_done;
+    bool ended;
     uint8_t *scratch; /* ZREAD_SCRATCH bytes, for data that is only counted */
 } zreader;
 
@@ -272,13 +283,13 @@ typedef struct zreader {
 /*
  * Decompresses exactly n bytes into dst (NULL: count and discard through a
  * scratch buffer). Returns TEEU_ERR_NPY_TRUNCATED with *got < n if the
- * frame's content ends first (the caller picks the status to report).
+ * content ends first (the caller picks the status to report).
  */
 static teeu_status zread(zreader *z, uint8_t *dst, size_t n, size_t *got)
 {
     *got = 0;
     while (*got < n) {
-        if (z->frame_done)
+        if (z->ended)
             return TEEU_ERR_NPY_TRUNCATED;
         size_t want = n - *got;
         ZSTD_outBuffer out = dst ? (ZSTD_outBuffer){dst + *got, want, 0}
@@ -288,18 +299,26 @@ static teeu_status zread(zreader *z, uint8_t *dst, size_t n, size_t *got)
         if (ZSTD_isError(r))
             return tu_error(TEEU_ERR_NPY_COMPRESSED, "zstd frame is corrupt: %s", ZSTD_getErrorName(r));
         *got += out.pos;
-        if (r == 0)
-            z->frame_done = true;
-        else if (out.pos == 0 && z->in.pos == in_before && z->in.pos == z->in.size)
+        if (r == 0) {
+            /* A frame ended: the input must end too, or go on with another frame. */
+            const uint8_t *rest = (const uint8_t *)z->in.src + z->in.pos;
+            size_t left = z->in.size - z->in.pos;
+            if (left == 0)
+                z->ended = true;
+            else if (!tu_npy_is_zstd(rest, left) && !is_skippable_frame(rest, left))
+                return tu_error(TEEU_ERR_NPY_COMPRESSED,
+                                "%zu bytes after the zstd frame are not another frame; expected the input to end",
+                                left);
+        } else if (out.pos == 0 && z->in.pos == in_before && z->in.pos == z->in.size)
             return tu_error(TEEU_ERR_NPY_COMPRESSED, "zstd frame is truncated: the input ends before the frame does");
     }
     return TEEU_OK;
 }
 
-/* After the promised bytes: the frame must end here, and the input with it. */
+/* After the promised bytes: the content must end here, and the input with it. */
 static teeu_status zfinish(zreader *z, size_t promised)
 {
-    if (!z->frame_done) {
+    if (!z->ended) {
         size_t got;
         teeu_status st = zread(z, NULL, 1, &got);
         if (st == TEEU_OK)
@@ -323,6 +342,7 @@ static teeu_status decode_zstd(const uint8_t *bytes, size_t len, uint64_t bound,
                                teeu_ndarray **out)
 {
     zreader z = {ZSTD_createDCtx(), {bytes, len, 0}, false, NULL};
+    /* ZSTD_d_windowLogMax keeps zstd's default (2^27): a frame cannot make the decoder allocate more. */
     uint8_t *head = malloc(TU_NPY_MAX_PREAMBLE_HEADER);
     teeu_ndarray *arr = NULL;
     teeu_status st = TEEU_OK;
@@ -404,7 +424,7 @@ teeu_status teeu_npy_read_info(const void *bytes, size_t len, const teeu_npy_dec
     teeu_status st = check_decode_opts(opts, &flags, &bound);
     if (st != TEEU_OK)
         return st;
-    if (tu_npy_is_zstd(bytes, len))
+    if (tu_npy_is_zstd(bytes, len) || is_skippable_frame(bytes, len))
         return decode_zstd(bytes, len, bound, info, NULL);
     return parse_raw(bytes, len, info);
 }
@@ -420,7 +440,7 @@ teeu_status teeu_ndarray_decode(const void *bytes, size_t len, const teeu_npy_de
     if (st != TEEU_OK)
         return st;
     teeu_npy_info info;
-    if (tu_npy_is_zstd(bytes, len))
+    if (tu_npy_is_zstd(bytes, len) || is_skippable_frame(bytes, len))
         return decode_zstd(bytes, len, bound, &info, out);
     if ((st = parse_raw(bytes, len, &info)) != TEEU_OK)
         return st;
