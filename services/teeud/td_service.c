@@ -891,13 +891,14 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
     }
     if (!list_has(m.revealers, m.n_revealers, t->requester_id)) {
         tu_buf who = {0};
-        for (size_t i = 0; i < m.n_revealers; i++)
-            if (tu_buf_printf(&who, "%s%s", i ? ", " : "", m.revealers[i]) != TEEU_OK)
-                break;
-        tu_buf_append(&who, "", 1) == TEEU_OK ? (void)0 : (void)0;
+        teeu_status ws_st = TEEU_OK;
+        for (size_t i = 0; ws_st == TEEU_OK && i < m.n_revealers; i++)
+            ws_st = tu_buf_printf(&who, "%s%s", i ? ", " : "", m.revealers[i]);
+        if (ws_st == TEEU_OK)
+            ws_st = tu_buf_append(&who, "", 1);
         tu_grpc_reply_status(resp, TU_GRPC_PERMISSION_DENIED,
                              "party %s may not reveal result %s; its revealers are: %s", t->requester_id, m.uuid,
-                             who.data ? (char *)who.data : "(none)");
+                             ws_st == TEEU_OK && who.data ? (char *)who.data : "(none)");
         tu_buf_free(&who);
         goto out;
     }
