@@ -273,3 +273,12 @@ def test_zz_no_plaintext_on_disk(env):
     probe.write_bytes(b"xx" + pattern)
     assert tds.scan_for(env.root, pattern) == [str(probe)]
     probe.unlink()
+
+
+def test_list_of_one_object_is_stacked_like_numpy(env, alice):
+    a = marked((3, 4), np.float64, rng_for("lift"))
+    u = env.put_array(alice, a)
+    _check(env.client.reveal(alice, env.client.call(alice, 'mean@1{"axis":0}', [[u]])), np.mean([a], axis=0))
+    _check(env.client.reveal(alice, env.client.call(alice, 'sum@1{"axis":1}', [[u]])), np.sum([a], axis=1))
+    # A single (non-list) argument is the array itself.
+    _check(env.client.reveal(alice, env.client.call(alice, 'mean@1{"axis":0}', [u])), np.mean(a, axis=0))
