@@ -84,6 +84,7 @@ struct tu_grpc_response {
 };
 
 struct job {
+    tu_grpc_server *srv;
     conn *c;
     int32_t stream_id;
     const tu_grpc_method *method;
@@ -108,6 +109,7 @@ struct tu_grpc_server {
     conn *conns;
     size_t n_conns;
     size_t in_flight;    /* jobs queued or running (loop thread count) */
+    size_t buffered;     /* request bytes held by streams and jobs (loop thread) */
     bool stopping;
 
     pthread_mutex_t lock;     /* guards queue, done, quit */
@@ -209,14 +211,21 @@ void tu_grpc_server_config_init(tu_grpc_server_config *cfg)
     cfg->max_streams = 64;
     cfg->max_connections = 256;
     cfg->max_queue = 1024;
+    cfg->max_buffered = 512u << 20;
     cfg->name = "grpc";
 }
 
 /* ---- streams and connections (loop thread) ------------------------------ */
 
+static void stream_drop_input(stream *s)
+{
+    s->c->srv->buffered -= s->in.len;
+    tu_buf_free(&s->in);
+}
+
 static void stream_free(stream *s)
 {
-    tu_buf_free(&s->in);
+    stream_drop_input(s);
     free(s->out);
     free(s->message);
     free(s);
@@ -391,6 +400,8 @@ static void finish_stop(tu_grpc_server *srv)
 
 static void job_free(job *j)
 {
+    if (j->srv)
+        j->srv->buffered -= j->raw_len;
     free(j->raw);
     free(j->msgs);
     tu_buf_free(&j->resp.body);
@@ -576,6 +587,7 @@ static void stream_dispatch(conn *c, stream *s)
     job *j = calloc(1, sizeof *j);
     if (j == NULL)
         { stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory"); return; }
+    j->srv = srv;
     j->raw = tu_buf_release(&s->in, &j->raw_len);
     const char *why = NULL;
     int code = parse_frames(j->raw, j->raw_len, srv->cfg.max_message, &j->msgs, &j->n_msgs, &why);
@@ -685,18 +697,28 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     size_t total;
     if (tu_add_overflows(s->in.len, len, &total) || total > stream_limit(c, s)) {
         s->too_large = true;
-        tu_buf_free(&s->in);
+        stream_drop_input(s);
         s->dispatched = true;
         stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED,
                       "request exceeds the server's maximum message size of %zu bytes", c->srv->cfg.max_message);
         return 0;
     }
+    /* A global bound, so many streams on many connections cannot exhaust memory. */
+    if (c->srv->buffered + len > c->srv->cfg.max_buffered) {
+        s->too_large = true;
+        stream_drop_input(s);
+        s->dispatched = true;
+        stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "server is busy (request memory bound reached); retry later");
+        return 0;
+    }
     if (tu_buf_append(&s->in, data, len) != TEEU_OK) {
         s->too_large = true;
-        tu_buf_free(&s->in);
+        stream_drop_input(s);
         s->dispatched = true;
         stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory buffering the request");
+        return 0;
     }
+    c->srv->buffered += len;
     return 0;
 }
 
@@ -1039,7 +1061,8 @@ teeu_status tu_grpc_server_new(const tu_grpc_server_config *cfg, tu_grpc_server 
     *out = NULL;
     if (cfg->methods == NULL || cfg->n_methods == 0)
         return tu_error(TEEU_ERR_CONFIG, "gRPC server without methods");
-    if (cfg->max_message == 0 || cfg->max_message > (1u << 30) || cfg->max_streams == 0)
+    if (cfg->max_message == 0 || cfg->max_message > (1u << 30) || cfg->max_streams == 0 ||
+        cfg->max_buffered < cfg->max_message)
         return tu_error(TEEU_ERR_CONFIG, "gRPC server limits out of range");
     tu_grpc_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
