@@ -138,8 +138,8 @@ static teeu_status tu_load_text(const char *dir, const char *name, char **out, s
 
 static teeu_status tu_load_key(const char *dir, const char *name, EVP_PKEY **out)
 {
-    char *pem;
-    size_t len;
+    char *pem = NULL;
+    size_t len = 0;
     teeu_status st = tu_load_text(dir, name, &pem, &len);
     if (st != TEEU_OK)
         return st;
@@ -156,8 +156,8 @@ static teeu_status tu_load_key(const char *dir, const char *name, EVP_PKEY **out
 
 static teeu_status tu_load_cert(const char *dir, const char *name, X509 **out)
 {
-    char *pem;
-    size_t len;
+    char *pem = NULL;
+    size_t len = 0;
     teeu_status st = tu_load_text(dir, name, &pem, &len);
     if (st != TEEU_OK)
         return st;

@@ -127,10 +127,16 @@ out:
 
 /* ---- step 2: CRLs ------------------------------------------------------------ */
 
+/*
+ * Checks that subject is not on crl. The CRL itself (issuer, signature,
+ * validity window) is checked once per verification: *validated caches it.
+ */
 static teeu_status tu_crl_check(const tu_verifier *v, X509_CRL *crl, X509 *issuer, X509 *subject,
-                                const char *crl_name, const char *subject_name)
+                                const char *crl_name, const char *subject_name, bool *validated)
 {
     char a[128], b[128], at[32], when[32];
+    if (*validated)
+        goto lookup;
     tu_rfc3339_format(v->time, at);
     if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0) {
         X509_NAME_get_text_by_NID(X509_CRL_get_issuer(crl), NID_commonName, a, sizeof a);
@@ -162,6 +168,8 @@ static teeu_status tu_crl_check(const tu_verifier *v, X509_CRL *crl, X509 *issue
                         "fetch fresh collateral",
                         crl_name, when, at);
     }
+    *validated = true;
+lookup:;
     X509_REVOKED *rev = NULL;
     if (X509_CRL_get0_by_serial(crl, &rev, X509_get0_serialNumber(subject)) == 1) {
         tu_cert_cn(subject, a, sizeof a);
@@ -174,7 +182,14 @@ static teeu_status tu_crl_check(const tu_verifier *v, X509_CRL *crl, X509 *issue
 
 /* ---- signed JSON collateral (steps 6 and 8) ------------------------------- */
 
-static teeu_status tu_signed_json(const tu_verifier *v, const teeu_collateral *c,
+/* What one verification has already established, so nothing is checked twice. */
+typedef struct tu_vstate {
+    bool root_crl_ok;            /* root CA CRL issuer, signature and window checked */
+    bool pck_crl_ok;
+    X509 *signer_ok;             /* a collateral signing certificate already verified */
+} tu_vstate;
+
+static teeu_status tu_signed_json(const tu_verifier *v, const teeu_collateral *c, tu_vstate *vs,
                                   STACK_OF(X509) *chain, const char *body, size_t body_len,
                                   const uint8_t sig[64], const char *what, tu_json **out)
 {
@@ -182,13 +197,20 @@ static teeu_status tu_signed_json(const tu_verifier *v, const teeu_collateral *c
     *out = NULL;
     char chain_name[96];
     snprintf(chain_name, sizeof chain_name, "%s issuer chain", what);
-    teeu_status st = tu_chain_verify(v, chain, chain_name, &leaf, &issuer);
-    if (st != TEEU_OK)
-        return st;
-    if (issuer == v->root) {
-        st = tu_crl_check(v, c->root_crl, v->root, leaf, "root CA CRL", chain_name);
+    teeu_status st;
+    leaf = sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+    /* TCB info and QE identity usually share their signer: verify it once. */
+    if (leaf == NULL || vs->signer_ok == NULL || X509_cmp(leaf, vs->signer_ok) != 0) {
+        st = tu_chain_verify(v, chain, chain_name, &leaf, &issuer);
         if (st != TEEU_OK)
             return st;
+        if (issuer == v->root) {
+            st = tu_crl_check(v, c->root_crl, v->root, leaf, "root CA CRL", chain_name,
+                              &vs->root_crl_ok);
+            if (st != TEEU_OK)
+                return st;
+        }
+        vs->signer_ok = leaf;
     }
     int ok = tu_ecdsa_verify_raw(X509_get0_pubkey(leaf), sig, (const uint8_t *)body, body_len);
     if (ok != 1)
@@ -324,12 +346,12 @@ static teeu_status tu_hex_field(const tu_json *doc, const char *key, const char 
 }
 
 /* Steps 6-7: TCB info and the platform's TCB level. */
-static teeu_status tu_check_tcb_info(const tu_verifier *v, const teeu_collateral *c,
+static teeu_status tu_check_tcb_info(const tu_verifier *v, const teeu_collateral *c, tu_vstate *vs,
                                      const tu_sgx_ext *ext, tu_verdict *out)
 {
     const char *what = "TCB info";
     tu_json *doc;
-    teeu_status st = tu_signed_json(v, c, c->tcb_info_chain, c->tcb_info, c->tcb_info_len,
+    teeu_status st = tu_signed_json(v, c, vs, c->tcb_info_chain, c->tcb_info, c->tcb_info_len,
                                     c->tcb_info_sig, what, &doc);
     if (st != TEEU_OK)
         return st;
@@ -397,11 +419,11 @@ out:
 
 /* Step 8: QE identity. */
 static teeu_status tu_check_qe_identity(const tu_verifier *v, const teeu_collateral *c,
-                                        const tu_report_body *qe, tu_verdict *out)
+                                        tu_vstate *vs, const tu_report_body *qe, tu_verdict *out)
 {
     const char *what = "QE identity";
     tu_json *doc;
-    teeu_status st = tu_signed_json(v, c, c->qe_identity_chain, c->qe_identity,
+    teeu_status st = tu_signed_json(v, c, vs, c->qe_identity_chain, c->qe_identity,
                                     c->qe_identity_len, c->qe_identity_sig, what, &doc);
     if (st != TEEU_OK)
         return st;
@@ -499,19 +521,25 @@ teeu_status tu_dcap_verify(const tu_verifier *v, const uint8_t *quote, size_t le
         return st;
     X509 *pck, *pck_ca, *crl_leaf, *crl_iss;
     tu_sgx_ext ext;
-    if ((st = tu_chain_verify(v, pck_chain, "PCK certificate chain", &pck, &pck_ca)) != TEEU_OK ||
-        (st = tu_chain_verify(v, c->pck_crl_chain, "PCK CRL issuer chain", &crl_leaf, &crl_iss)) !=
-            TEEU_OK)
+    tu_vstate vs = {0};
+    if ((st = tu_chain_verify(v, pck_chain, "PCK certificate chain", &pck, &pck_ca)) != TEEU_OK)
         goto out;
+    /* The PCK CRL issuer chain: already verified when it is the PCK CA itself. */
+    if (sk_X509_num(c->pck_crl_chain) == 0 || X509_cmp(sk_X509_value(c->pck_crl_chain, 0), pck_ca) != 0) {
+        if ((st = tu_chain_verify(v, c->pck_crl_chain, "PCK CRL issuer chain", &crl_leaf, &crl_iss)) !=
+            TEEU_OK)
+            goto out;
+    }
     if (pck_ca == v->root) {
         st = tu_error(TEEU_ERR_CERT_CHAIN, "PCK certificate chain: the PCK certificate must be "
                                            "issued by a PCK CA, not by the root directly");
         goto out;
     }
     /* 2. Revocation: intermediate on the root CRL, leaf on the PCK CRL. */
-    if ((st = tu_crl_check(v, c->root_crl, v->root, pck_ca, "root CA CRL", "PCK CA certificate")) !=
-            TEEU_OK ||
-        (st = tu_crl_check(v, c->pck_crl, pck_ca, pck, "PCK CRL", "PCK certificate")) != TEEU_OK)
+    if ((st = tu_crl_check(v, c->root_crl, v->root, pck_ca, "root CA CRL", "PCK CA certificate",
+                           &vs.root_crl_ok)) != TEEU_OK ||
+        (st = tu_crl_check(v, c->pck_crl, pck_ca, pck, "PCK CRL", "PCK certificate",
+                           &vs.pck_crl_ok)) != TEEU_OK)
         goto out;
     if ((st = tu_sgx_ext_from_cert(pck, &ext)) != TEEU_OK)
         goto out;
@@ -554,8 +582,8 @@ teeu_status tu_dcap_verify(const tu_verifier *v, const uint8_t *quote, size_t le
         goto out;
     }
     /* 6-7. TCB info and level; 8. QE identity. */
-    if ((st = tu_check_tcb_info(v, c, &ext, out)) != TEEU_OK ||
-        (st = tu_check_qe_identity(v, c, &q.qe, out)) != TEEU_OK)
+    if ((st = tu_check_tcb_info(v, c, &vs, &ext, out)) != TEEU_OK ||
+        (st = tu_check_qe_identity(v, c, &vs, &q.qe, out)) != TEEU_OK)
         goto out;
 
     /* 9. Verdict. */

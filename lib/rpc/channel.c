@@ -343,6 +343,8 @@ typedef void (*tu_rpc_rewind_fn)(void *ctx);
 typedef struct call_ctx {
     tu_rpc_channel *ch;
     const char *method;
+    /* Framed request size when known in advance (single-message calls), else -1. */
+    curl_off_t body_len;
 
     /* request side */
     tu_rpc_produce_fn produce;
@@ -546,7 +548,29 @@ static bool mentions_tls(const char *msg)
     return strstr(msg, "SSL") || strstr(msg, "TLS") || strstr(msg, "alert") || strstr(msg, "certificate");
 }
 
-static teeu_status map_curl_error(const call_ctx *c, CURLcode rc)
+/*
+ * Under TLS 1.3 the server checks our client certificate after the client
+ * has finished its handshake, so a refused (or missing) client certificate
+ * shows up as a fresh connection dropped before any HTTP/2 response.
+ */
+static bool dropped_after_handshake(const call_ctx *c, CURLcode rc, long new_connections)
+{
+    if (c->ch->plaintext || new_connections <= 0 || c->http_status != 0)
+        return false;
+    switch (rc) {
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static teeu_status map_curl_error(const call_ctx *c, CURLcode rc, long new_connections)
 {
     const tu_rpc_channel *ch = c->ch;
     const char *detail = c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc);
@@ -567,6 +591,12 @@ static teeu_status map_curl_error(const call_ctx *c, CURLcode rc)
     default:
         break;
     }
+    if (dropped_after_handshake(c, rc, new_connections))
+        return tu_error(TEEU_ERR_TLS,
+                        "TLS with %s: the server closed the new connection before any response (gRPC %s: %s); it "
+                        "most likely refused the client certificate: check the client certificate/key and that "
+                        "the server trusts their CA",
+                        ch->endpoint, c->method, detail);
     if (!ch->plaintext && (is_tls_failure(rc) || mentions_tls(detail)))
         return tu_error(TEEU_ERR_TLS,
                         "TLS with %s failed (gRPC %s): %s; check the CA file, the server certificate and the "
@@ -602,7 +632,11 @@ static teeu_status set_options(CURL *h, call_ctx *c, struct curl_slist *headers,
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_SHARE, ch->share);
     SET(CURLOPT_POST, 1L);
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    /* A known size lets the last DATA frame carry END_STREAM: servers may
+     * answer a unary call before the client half-closes, and libcurl 7.88
+     * loses response headers that arrive while it still waits to learn the
+     * end of the upload from the read callback. */
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, c->body_len);
     SET(CURLOPT_READFUNCTION, read_cb);
     SET(CURLOPT_READDATA, c);
     SET(CURLOPT_WRITEFUNCTION, write_cb);
@@ -745,7 +779,7 @@ static teeu_status call_once(call_ctx *c, int64_t remaining_ms, bool retry_unava
     } else if (c->cb_status != TEEU_OK) {
         st = tu_error_context(c->cb_status, "gRPC %s to %s", c->method, c->ch->endpoint);
     } else if (rc != CURLE_OK) {
-        st = map_curl_error(c, rc);
+        st = map_curl_error(c, rc, connects);
         *retryable = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && !c->producer_started;
     } else {
         st = call_outcome(c, hd.h);
@@ -774,8 +808,8 @@ static void call_reset(call_ctx *c)
 }
 
 static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_produce_fn produce, void *produce_ctx,
-                             tu_rpc_rewind_fn rewind, tu_grpc_msg_fn consume, void *consume_ctx,
-                             const tu_rpc_call_opts *opts)
+                             tu_rpc_rewind_fn rewind, curl_off_t body_len, tu_grpc_msg_fn consume,
+                             void *consume_ctx, const tu_rpc_call_opts *opts)
 {
     if (!ch || !method || method[0] != '/' || !produce)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "gRPC call needs a channel, a \"/pkg.Service/Method\" path and a producer");
@@ -787,6 +821,7 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
     memset(&c, 0, sizeof c);
     c.ch = ch;
     c.method = method;
+    c.body_len = body_len;
     c.produce = produce;
     c.produce_ctx = produce_ctx;
     c.consume = consume;
@@ -838,7 +873,7 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
 teeu_status tu_rpc_call(tu_rpc_channel *ch, const char *method, tu_rpc_produce_fn produce, void *produce_ctx,
                         tu_grpc_msg_fn consume, void *consume_ctx, const tu_rpc_call_opts *opts)
 {
-    return call_impl(ch, method, produce, produce_ctx, NULL, consume, consume_ctx, opts);
+    return call_impl(ch, method, produce, produce_ctx, NULL, -1, consume, consume_ctx, opts);
 }
 
 /* ---- unary and single-request helpers ------------------------------------ */
@@ -861,6 +896,14 @@ static teeu_status single_produce(void *ud, const uint8_t **msg, size_t *len, bo
     *len = r->len;
     r->sent = true;
     return TEEU_OK;
+}
+
+static curl_off_t single_body_len(size_t req_len)
+{
+    /* Larger than the framing allows: let the producer report the error. */
+    if (req_len > TU_GRPC_MAX_FRAME_PAYLOAD)
+        return -1;
+    return (curl_off_t)req_len + TU_GRPC_FRAME_HEADER_LEN;
 }
 
 static void single_rewind(void *ud)
@@ -889,7 +932,8 @@ teeu_status tu_rpc_unary(tu_rpc_channel *ch, const char *method, const uint8_t *
     single_req r = {req, req_len, false};
     single_resp out = {resp, 0};
     size_t start = resp->len;
-    teeu_status st = call_impl(ch, method, single_produce, &r, single_rewind, single_consume, &out, opts);
+    teeu_status st = call_impl(ch, method, single_produce, &r, single_rewind, single_body_len(req_len),
+                                single_consume, &out, opts);
     if (st == TEEU_OK && out.count != 1)
         st = tu_error(TEEU_ERR_PROTOCOL, "gRPC %s to %s: unary call succeeded without a response message", method,
                       ch->endpoint);
@@ -904,7 +948,8 @@ teeu_status tu_rpc_server_stream(tu_rpc_channel *ch, const char *method, const u
     if (!req && req_len)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_rpc_server_stream: request is NULL");
     single_req r = {req, req_len, false};
-    return call_impl(ch, method, single_produce, &r, single_rewind, consume, ctx, opts);
+    return call_impl(ch, method, single_produce, &r, single_rewind, single_body_len(req_len), consume, ctx,
+                     opts);
 }
 
 teeu_status tu_rpc_client_stream(tu_rpc_channel *ch, const char *method, tu_rpc_produce_fn produce, void *ctx,
@@ -914,7 +959,7 @@ teeu_status tu_rpc_client_stream(tu_rpc_channel *ch, const char *method, tu_rpc_
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_rpc_client_stream: response buffer is required");
     single_resp out = {resp, 0};
     size_t start = resp->len;
-    teeu_status st = call_impl(ch, method, produce, ctx, NULL, single_consume, &out, opts);
+    teeu_status st = call_impl(ch, method, produce, ctx, NULL, -1, single_consume, &out, opts);
     if (st == TEEU_OK && out.count != 1)
         st = tu_error(TEEU_ERR_PROTOCOL, "gRPC %s to %s: call succeeded without a response message", method,
                       ch->endpoint);

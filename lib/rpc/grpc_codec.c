@@ -128,12 +128,12 @@ void tu_grpc_timeout_format(uint64_t timeout_ms, char out[16])
         snprintf(out, 16, "%" PRIu64 "m", timeout_ms);
         return;
     }
-    uint64_t s = (timeout_ms + 999) / 1000;
+    uint64_t s = timeout_ms / 1000 + (timeout_ms % 1000 != 0);
     if (s <= 99999999u) {
         snprintf(out, 16, "%" PRIu64 "S", s);
         return;
     }
-    uint64_t h = (s + 3599) / 3600;
+    uint64_t h = s / 3600 + (s % 3600 != 0);
     if (h > 99999999u)
         h = 99999999u;
     snprintf(out, 16, "%" PRIu64 "H", h);

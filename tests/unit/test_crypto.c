@@ -648,6 +648,268 @@ START_TEST(random_and_uuid)
 }
 END_TEST
 
+/* ---- streaming AEAD ---------------------------------------------------------------------- */
+
+#define SEG 64
+#define NSEG 4 /* 3 full segments and a final one of 10 bytes */
+#define LAST 10
+#define CT_UNIT (SEG + TU_GCM_TAG_LEN)
+
+typedef struct sealed_stream {
+    uint8_t key[32];
+    uint8_t header[TU_STREAM_HEADER_LEN];
+    uint8_t pt[NSEG][SEG];
+    uint8_t ct[NSEG][CT_UNIT];
+    size_t ct_len[NSEG];
+} sealed_stream;
+
+static const uint8_t stream_aad[] = "data-uuid";
+
+static void seal_test_stream(sealed_stream *t)
+{
+    ck_assert_ok(tu_random(t->key, sizeof t->key));
+    ck_assert_ok(tu_random(t->pt, sizeof t->pt));
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(t->key, stream_aad, sizeof stream_aad, SEG, t->header, &s));
+    ck_assert_uint_eq(tu_stream_segment_size(s), SEG);
+    for (size_t i = 0; i < NSEG; i++) {
+        bool final = i == NSEG - 1;
+        size_t n = final ? LAST : SEG;
+        ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_TRUNCATED);
+        ck_assert_ok(tu_stream_seal_segment(s, t->pt[i], n, final, t->ct[i]));
+        t->ct_len[i] = n + TU_GCM_TAG_LEN;
+    }
+    ck_assert_uint_eq(tu_stream_segments_done(s), NSEG);
+    ck_assert_ok(tu_stream_finish(s));
+    /* Nothing after the final segment. */
+    uint8_t extra[CT_UNIT];
+    ck_assert_status(tu_stream_seal_segment(s, t->pt[0], SEG, false, extra), TEEU_ERR_STREAM_ORDER);
+    tu_stream_free(s);
+}
+
+/*
+ * Opens the segments listed in order[] (indices into t->ct, n of them; the
+ * last one is passed as final unless final_at says otherwise) and returns
+ * the first failing status, or the status of tu_stream_finish.
+ */
+static teeu_status open_sequence(const sealed_stream *t, const uint8_t *header, const uint8_t *aad, size_t aad_len,
+                                 const size_t *order, size_t n, long final_at, bool check_plain)
+{
+    tu_stream *s = NULL;
+    teeu_status st = tu_stream_open_init(t->key, aad, aad_len, header, &s);
+    if (st != TEEU_OK)
+        return st;
+    for (size_t i = 0; i < n && st == TEEU_OK; i++) {
+        bool final = final_at < 0 ? i == n - 1 : (long)i == final_at;
+        uint8_t out[CT_UNIT];
+        memset(out, 0xAA, sizeof out);
+        size_t k = order[i];
+        st = tu_stream_open_segment(s, t->ct[k], t->ct_len[k], final, out);
+        size_t pt_len = t->ct_len[k] - TU_GCM_TAG_LEN;
+        if (st == TEEU_OK && check_plain)
+            ck_assert_mem_eq(out, t->pt[k], pt_len);
+        if (st == TEEU_ERR_DECRYPT) {
+            /* Unauthenticated plaintext is wiped; a segment refused on its length is never written. */
+            uint8_t fill = out[0];
+            ck_assert(fill == 0 || fill == 0xAA);
+            for (size_t j = 0; j < pt_len; j++)
+                ck_assert_uint_eq(out[j], fill);
+        }
+    }
+    if (st == TEEU_OK)
+        st = tu_stream_finish(s);
+    tu_stream_free(s);
+    return st;
+}
+
+static const size_t in_order[NSEG] = {0, 1, 2, 3};
+
+START_TEST(stream_round_trip)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    ck_assert_ok(open_sequence(&t, t.header, stream_aad, sizeof stream_aad, in_order, NSEG, -1, true));
+    ck_assert_int_eq(t.header[0], 'T');
+    ck_assert_int_eq(t.header[2], TU_STREAM_VERSION);
+    /* Two streams under one key differ (fresh salt and prefix). */
+    sealed_stream u;
+    memcpy(&u, &t, sizeof u);
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(t.key, stream_aad, sizeof stream_aad, SEG, u.header, &s));
+    ck_assert_mem_ne(u.header + 8, t.header + 8, 23);
+    ck_assert_ok(tu_stream_seal_segment(s, t.pt[0], SEG, false, u.ct[0]));
+    ck_assert_mem_ne(u.ct[0], t.ct[0], CT_UNIT);
+    tu_stream_free(s);
+}
+END_TEST
+
+START_TEST(stream_every_flipped_bit_is_refused)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    /* Every byte of every segment (ciphertext and tag). */
+    for (size_t k = 0; k < NSEG; k++)
+        for (size_t i = 0; i < t.ct_len[k]; i++) {
+            t.ct[k][i] ^= (uint8_t)(1u << (i % 8));
+            ck_assert_status(open_sequence(&t, t.header, stream_aad, sizeof stream_aad, in_order, NSEG, -1, false),
+                             TEEU_ERR_DECRYPT);
+            t.ct[k][i] ^= (uint8_t)(1u << (i % 8));
+        }
+    /* Every byte of the header: salt and nonce prefix fail the tag; the rest is rejected up front. */
+    for (size_t i = 0; i < TU_STREAM_HEADER_LEN; i++) {
+        uint8_t h[TU_STREAM_HEADER_LEN];
+        memcpy(h, t.header, sizeof h);
+        h[i] ^= 0x01;
+        teeu_status st = open_sequence(&t, h, stream_aad, sizeof stream_aad, in_order, NSEG, -1, false);
+        ck_assert_msg(st == (i == 2 ? TEEU_ERR_UNSUPPORTED : TEEU_ERR_DECRYPT), "header byte %zu: %s", i,
+                      teeu_status_str(st));
+    }
+    /* Every byte of the AAD, and a missing AAD. */
+    uint8_t aad[sizeof stream_aad];
+    for (size_t i = 0; i < sizeof aad; i++) {
+        memcpy(aad, stream_aad, sizeof aad);
+        aad[i] ^= 0x20;
+        ck_assert_status(open_sequence(&t, t.header, aad, sizeof aad, in_order, NSEG, -1, false), TEEU_ERR_DECRYPT);
+    }
+    ck_assert_status(open_sequence(&t, t.header, NULL, 0, in_order, NSEG, -1, false), TEEU_ERR_DECRYPT);
+    /* A wrong key. */
+    t.key[31] ^= 1;
+    ck_assert_status(open_sequence(&t, t.header, stream_aad, sizeof stream_aad, in_order, NSEG, -1, false),
+                     TEEU_ERR_DECRYPT);
+}
+END_TEST
+
+START_TEST(stream_reorder_drop_duplicate_truncate)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    const uint8_t *h = t.header;
+    const uint8_t *a = stream_aad;
+    size_t al = sizeof stream_aad;
+    const size_t swapped[] = {1, 0, 2, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, swapped, 4, -1, false), TEEU_ERR_DECRYPT);
+    const size_t dropped[] = {0, 2, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, dropped, 3, -1, false), TEEU_ERR_DECRYPT);
+    const size_t duplicated[] = {0, 0, 1, 2, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, duplicated, 5, -1, false), TEEU_ERR_DECRYPT);
+    const size_t dup_final[] = {0, 1, 2, 3, 3};
+    ck_assert_status(open_sequence(&t, h, a, al, dup_final, 5, 3, false), TEEU_ERR_STREAM_ORDER);
+    /* Truncated: the transport ends after segment 2 without a final segment. */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 3, 99, true), TEEU_ERR_STREAM_TRUNCATED);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "truncated"));
+    /* ...or claims segment 2 is final (a cut at a segment boundary). */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 3, -1, false), TEEU_ERR_DECRYPT);
+    /* The final flag flipped on the last segment. */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 4, 99, false), TEEU_ERR_DECRYPT);
+    /* No segment at all. */
+    ck_assert_status(open_sequence(&t, h, a, al, in_order, 0, -1, false), TEEU_ERR_STREAM_TRUNCATED);
+}
+END_TEST
+
+START_TEST(stream_failure_poisons_and_lengths_are_checked)
+{
+    sealed_stream t;
+    seal_test_stream(&t);
+    tu_stream *s = NULL;
+    uint8_t out[CT_UNIT];
+    ck_assert_ok(tu_stream_open_init(t.key, stream_aad, sizeof stream_aad, t.header, &s));
+    t.ct[0][0] ^= 1;
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT, false, out), TEEU_ERR_DECRYPT);
+    t.ct[0][0] ^= 1;
+    /* After a failure even the genuine segment is refused: a bad segment cannot be skipped. */
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT, false, out), TEEU_ERR_STREAM_ORDER);
+    ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_ORDER);
+    tu_stream_free(s);
+
+    ck_assert_ok(tu_stream_open_init(t.key, stream_aad, sizeof stream_aad, t.header, &s));
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT - 1, false, out), TEEU_ERR_DECRYPT);
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(t.key, stream_aad, sizeof stream_aad, t.header, &s));
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], 15, true, out), TEEU_ERR_DECRYPT);
+    /* Opening API on a sealing stream and the reverse. */
+    ck_assert_status(tu_stream_seal_segment(s, t.pt[0], SEG, false, out), TEEU_ERR_INVALID_ARGUMENT);
+    tu_stream_free(s);
+
+    uint8_t h[TU_STREAM_HEADER_LEN];
+    ck_assert_ok(tu_stream_seal_init(t.key, NULL, 0, SEG, h, &s));
+    ck_assert_status(tu_stream_seal_segment(s, t.pt[0], SEG - 1, false, out), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_seal_segment(s, t.pt[0], SEG + 1, true, out), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_open_segment(s, t.ct[0], CT_UNIT, false, out), TEEU_ERR_INVALID_ARGUMENT);
+    tu_stream_free(s);
+    ck_assert_status(tu_stream_seal_init(t.key, NULL, 0, TU_STREAM_MAX_SEGMENT + 1, h, &s),
+                     TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(s);
+
+    /* Headers: bad magic, reserved bytes, segment sizes 0 and too large. */
+    const size_t pos[] = {0, 1, 3, 31};
+    for (size_t i = 0; i < TU_ARRAY_LEN(pos); i++) {
+        memcpy(h, t.header, sizeof h);
+        h[pos[i]] ^= 0x40;
+        ck_assert_status(tu_stream_open_init(t.key, NULL, 0, h, &s), TEEU_ERR_DECRYPT);
+        ck_assert_ptr_null(s);
+    }
+    memcpy(h, t.header, sizeof h);
+    memset(h + 4, 0, 4);
+    ck_assert_status(tu_stream_open_init(t.key, NULL, 0, h, &s), TEEU_ERR_DECRYPT);
+    memset(h + 4, 0xff, 4);
+    ck_assert_status(tu_stream_open_init(t.key, NULL, 0, h, &s), TEEU_ERR_DECRYPT);
+    tu_stream_free(NULL);
+}
+END_TEST
+
+START_TEST(stream_empty_and_in_place)
+{
+    uint8_t key[32] = {7}, h[TU_STREAM_HEADER_LEN], tag_only[TU_GCM_TAG_LEN], out[1];
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, 0, h, &s));
+    ck_assert_uint_eq(tu_stream_segment_size(s), TU_STREAM_DEFAULT_SEGMENT);
+    ck_assert_ok(tu_stream_seal_segment(s, NULL, 0, true, tag_only));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, tag_only, sizeof tag_only, true, out));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    /* An empty stream's lone segment must be marked final. */
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_status(tu_stream_open_segment(s, tag_only, sizeof tag_only, false, out), TEEU_ERR_DECRYPT);
+    tu_stream_free(s);
+
+    /* In place, across two segments. */
+    uint8_t buf[2][SEG + TU_GCM_TAG_LEN], orig[2][SEG];
+    ck_assert_ok(tu_random(orig, sizeof orig));
+    memcpy(buf[0], orig[0], SEG);
+    memcpy(buf[1], orig[1], SEG);
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, SEG, h, &s));
+    ck_assert_ok(tu_stream_seal_segment(s, buf[0], SEG, false, buf[0]));
+    ck_assert_ok(tu_stream_seal_segment(s, buf[1], SEG, true, buf[1]));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, buf[0], sizeof buf[0], false, buf[0]));
+    ck_assert_ok(tu_stream_open_segment(s, buf[1], sizeof buf[1], true, buf[1]));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_mem_eq(buf[0], orig[0], SEG);
+    ck_assert_mem_eq(buf[1], orig[1], SEG);
+}
+END_TEST
+
+START_TEST(stream_sealed_len)
+{
+    uint64_t n;
+    ck_assert_ok(tu_stream_sealed_len(0, 64, &n));
+    ck_assert_uint_eq(n, 32 + 16);
+    ck_assert_ok(tu_stream_sealed_len(64, 64, &n));
+    ck_assert_uint_eq(n, 32 + 64 + 16);
+    ck_assert_ok(tu_stream_sealed_len(65, 64, &n));
+    ck_assert_uint_eq(n, 32 + 65 + 32);
+    ck_assert_ok(tu_stream_sealed_len((uint64_t)1 << 30, 0, &n));
+    ck_assert_uint_eq(n, 32 + ((uint64_t)1 << 30) + 256 * 16);
+    ck_assert_status(tu_stream_sealed_len(UINT64_MAX, 1, &n), TEEU_ERR_LIMIT);
+    ck_assert_status(tu_stream_sealed_len(UINT64_MAX - 10, TU_STREAM_MAX_SEGMENT, &n), TEEU_ERR_LIMIT);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------------------------ */
 
 static Suite *crypto_suite(void)
@@ -678,6 +940,16 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, envelope_rejects_odd_key_length);
     tcase_add_test(tc, random_and_uuid);
     suite_add_tcase(s, tc);
+
+    TCase *ts = tcase_create("stream");
+    tcase_set_timeout(ts, 300);
+    tcase_add_test(ts, stream_round_trip);
+    tcase_add_test(ts, stream_every_flipped_bit_is_refused);
+    tcase_add_test(ts, stream_reorder_drop_duplicate_truncate);
+    tcase_add_test(ts, stream_failure_poisons_and_lengths_are_checked);
+    tcase_add_test(ts, stream_empty_and_in_place);
+    tcase_add_test(ts, stream_sealed_len);
+    suite_add_tcase(s, ts);
     return s;
 }
 
