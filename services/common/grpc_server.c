@@ -72,6 +72,7 @@ struct conn {
     size_t n_streams;
     int refs;            /* 1 while open + 1 per job in flight */
     bool closed;
+    bool idle_closing;   /* GOAWAY sent for idleness; a second timeout closes hard */
     conn *prev, *next;
 };
 
@@ -212,6 +213,7 @@ void tu_grpc_server_config_init(tu_grpc_server_config *cfg)
     cfg->max_connections = 256;
     cfg->max_queue = 1024;
     cfg->max_buffered = 512u << 20;
+    cfg->idle_timeout_ms = 300000;
     cfg->name = "grpc";
 }
 
@@ -810,6 +812,21 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
         }
         return;
     }
+    if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && c->n_streams > 0) {
+        /* Quiet, but a call is still running or being answered: keep waiting. */
+        bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        /* Idle: a GOAWAY first, so the client knows not to send on this connection. */
+        tu_log(TEEU_LOG_DEBUG, "%s: closing idle connection from %s", c->srv->cfg.name, c->peer);
+        bufferevent_enable(bev, EV_READ);
+        if (!c->idle_closing && nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR) == 0) {
+            c->idle_closing = true;
+            conn_flush(c);
+            return;
+        }
+    }
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         if (events & BEV_EVENT_ERROR) {
             unsigned long e = bufferevent_get_openssl_error(bev);
@@ -917,6 +934,11 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     srv->conns = c;
     srv->n_conns++;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    if (srv->cfg.idle_timeout_ms > 0) {
+        struct timeval idle = {(time_t)(srv->cfg.idle_timeout_ms / 1000),
+                               (suseconds_t)(srv->cfg.idle_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->bev, &idle, NULL);
+    }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     tu_log(TEEU_LOG_DEBUG, "%s: connection from %s", srv->cfg.name, c->peer);
     conn_flush(c);

@@ -112,6 +112,22 @@ def test_server_wide_memory_bound(server):
         assert echo(b"b" * (3 << 19), timeout=30) == b"b" * (3 << 19)
 
 
+def test_idle_connections_closed_but_running_calls_kept(server):
+    import socket
+    d = server("--idle-timeout-ms", "400")
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        assert s.recv(4096) != b""  # the server's SETTINGS
+        while s.recv(4096):  # then EOF once idle
+            pass
+    assert time.time() - t0 < 5
+    with channel(d) as ch:
+        # a call longer than the idle timeout is not cut
+        assert ch.unary_unary("/teeu.test.Echo/Slow", **IDENT)(b"1200", timeout=30) == b"done"
+        time.sleep(1.0)  # the idle channel's connection is closed; the next call reconnects
+        assert ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)(b"again", timeout=30) == b"again"
+
+
 def test_handlers_run_in_parallel(server):
     d = server("--workers", "4")
     with channel(d) as ch:
