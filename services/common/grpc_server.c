@@ -73,6 +73,7 @@ struct conn {
     int refs;            /* 1 while open + 1 per job in flight */
     bool closed;
     bool idle_closing;   /* GOAWAY sent for idleness; a second timeout closes hard */
+    bool close_after_write; /* protocol error: close once the GOAWAY is written */
     conn *prev, *next;
 };
 
@@ -291,13 +292,13 @@ static void conn_flush(conn *c)
             return;
         }
     }
-    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+    if ((c->close_after_write || (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))) &&
         evbuffer_get_length(output) == 0)
         conn_close(c);
 }
 
 static ssize_t body_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
-                               uint32_t *flags, nghttp2_data_source *source, void *user_data)
+                         uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
     (void)user_data;
     stream *s = source->ptr;
@@ -769,13 +770,15 @@ static void on_read(struct bufferevent *bev, void *arg)
     if (rv < 0) {
         tu_log(TEEU_LOG_WARN, "%s: dropping connection from %s: %s", c->srv->cfg.name, c->peer,
                nghttp2_strerror((int)rv));
-        /* Tell a confused HTTP/2 peer why, when the session can still speak. */
+        /* Tell a confused HTTP/2 peer why (a GOAWAY, when the session can
+         * still speak), read nothing more, close once it is written. */
+        evbuffer_drain(input, len);
+        bufferevent_disable(bev, EV_READ);
+        c->close_after_write = true;
+        struct timeval linger = {5, 0};
+        bufferevent_set_timeouts(bev, NULL, &linger);
         nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
-        const uint8_t *out = NULL;
-        ssize_t n = nghttp2_session_mem_send(c->session, &out);
-        if (n > 0)
-            bufferevent_write(c->bev, out, (size_t)n);
-        conn_close(c);
+        conn_flush(c);
         return;
     }
     evbuffer_drain(input, len);
@@ -810,6 +813,10 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
                 X509_free(peer);
             }
         }
+        return;
+    }
+    if (c->close_after_write && (events & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        conn_close(c); /* the peer does not take our GOAWAY */
         return;
     }
     if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && c->n_streams > 0) {
