@@ -136,6 +136,10 @@ typedef struct tu_grpc_server_config {
     uint32_t max_streams;             /* concurrent streams per connection; default 64 */
     size_t max_connections;           /* default 256 */
     size_t max_queue;                 /* queued calls before RESOURCE_EXHAUSTED; default 1024 */
+    size_t max_buffered;              /* request bytes held server-wide (all streams and queued
+                                         calls); past it RESOURCE_EXHAUSTED; default 512 MiB */
+    unsigned idle_timeout_ms;         /* close connections silent this long with no open stream
+                                         (also bounds TLS handshakes); 0: never; default 300000 */
     const char *tls_cert;             /* PEM certificate chain; NULL: plain h2c */
     const char *tls_key;              /* PEM private key */
     const char *client_ca;            /* PEM CA bundle: require and verify client certificates */
