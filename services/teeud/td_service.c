@@ -37,6 +37,7 @@ struct td_service {
     uint8_t mr_enclave[32];
     pthread_mutex_t lock;
     size_t calls_running;
+    size_t uploads_running;
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -295,11 +296,24 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
     teeu_key *owner = NULL;
     td_writer *w = NULL;
     tu_grpc_msg msg;
+    bool slot = false;
+    pthread_mutex_lock(&svc->lock);
+    if (svc->uploads_running < svc->cfg->max_concurrent_uploads) {
+        svc->uploads_running++;
+        slot = true;
+    }
+    pthread_mutex_unlock(&svc->lock);
+    if (!slot) {
+        tu_grpc_reply_status(resp, TU_GRPC_RESOURCE_EXHAUSTED,
+                             "the worker already receives %zu uploads, its max-concurrent-uploads limit; retry later",
+                             svc->cfg->max_concurrent_uploads);
+        return;
+    }
     int rv = tu_grpc_call_recv(call, &msg);
     if (rv <= 0) {
         tu_grpc_reply_status(resp, rv < 0 ? TU_GRPC_CANCELLED : TU_GRPC_INVALID_ARGUMENT, "%s",
                              rv < 0 ? teeu_last_error() : "PutObject without messages: send the header first");
-        return;
+        goto out;
     }
     first = teeu__v1__put_object_request__unpack(NULL, msg.len, msg.data);
     if (first == NULL || first->part_case != TEEU__V1__PUT_OBJECT_REQUEST__PART_HEADER || first->header == NULL) {
@@ -420,6 +434,9 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
                        (unsigned long long)stored);
 out:
     td_writer_abort(w);
+    pthread_mutex_lock(&svc->lock);
+    svc->uploads_running--;
+    pthread_mutex_unlock(&svc->lock);
     teeu_key_free(owner);
     if (hdr)
         teeu__v1__put_object_header__free_unpacked(hdr, NULL);

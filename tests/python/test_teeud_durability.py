@@ -129,3 +129,28 @@ def test_sigterm_during_upload_stops_cleanly(env):
     with pytest.raises(grpc.RpcError) as ei:
         env.client.call(alice, "sum@1{}", [half_uuid])
     assert ei.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_stalled_upload_is_dropped_and_uploads_are_bounded(tool, pb, tmp_path):
+    e = tds.Env(tool, pb, tmp_path, teeud_extra=["--stall-timeout-ms", "1500", "--max-concurrent-uploads", "1"])
+    try:
+        alice = e.register()
+        half_uuid, half_key, release, t, outcome = _start_stalled_upload(e, alice)
+        # While it runs, a second upload is refused with a clear error.
+        d2, k2 = e.create(alice)
+        with pytest.raises(grpc.RpcError) as ei:
+            e.client.put(alice, d2, k2, tds.npy_bytes(np.ones(2)))
+        assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "max-concurrent-uploads" in ei.value.details()
+        # The stalled one is dropped after the stall timeout, and leaves nothing.
+        deadline = time.time() + 20
+        while _tmp_files(e) and time.time() < deadline:
+            time.sleep(0.1)
+        assert _tmp_files(e) == []
+        release.set()
+        t.join(30)
+        assert "error" in outcome and "stalled" in outcome["error"].details(), outcome
+        e.client.put(alice, d2, k2, tds.npy_bytes(np.ones(2)))
+        e.client.put(alice, half_uuid, half_key, tds.npy_bytes(np.ones(2)))
+    finally:
+        e.close()
