@@ -340,6 +340,13 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
     }
     uint32_t hdr_seg = ((uint32_t)hdr->stream_header.data[4] << 24) | ((uint32_t)hdr->stream_header.data[5] << 16) |
                        ((uint32_t)hdr->stream_header.data[6] << 8) | hdr->stream_header.data[7];
+    /* Tiny segments would multiply the stored size (16-byte tag each). */
+    if (hdr->segment_size < 1024 && hdr->plaintext_size > hdr->segment_size) {
+        tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT,
+                             "segment_size %llu is below 1024 bytes: use larger segments (4 MiB is a good choice)",
+                             (unsigned long long)hdr->segment_size);
+        goto out;
+    }
     if (hdr->segment_size == 0 || hdr->segment_size != hdr_seg ||
         hdr->segment_size + TU_GCM_TAG_LEN + 64 > svc->cfg->max_message) {
         tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT,

@@ -124,3 +124,36 @@ def test_mutual_tls_end_to_end(tool, pb, tmp_path, pki):  # noqa: F811
         anon.close()
     finally:
         assert e.close() == (0, 0)
+
+
+def test_config_file_and_flags(tool, pb, tmp_path):
+    conf = tmp_path / "teeud.conf"
+    conf.write_text("# limits\nmax-object-size = 100\nmax-objects-per-party = 5\nlog-level = debug\n")
+    e = tds.Env(tool, pb, tmp_path, teeud_extra=["--config", str(conf), "--max-objects-per-party", "7"])
+    try:
+        alice = e.register()
+        d, k = e.create(alice)
+        with pytest.raises(grpc.RpcError) as ei:
+            e.client.put(alice, d, k, b"\0" * 200)
+        assert "max-object-size of 100 bytes" in ei.value.details()
+    finally:
+        e.close()
+    bad = tmp_path / "bad.conf"
+    bad.write_text("max-objects-per-party = many\n")
+    p = subprocess.run([str(tool("teeud")), "--config", str(bad), "--simulation"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2 and "bad.conf:1" in p.stderr and "max-objects-per-party" in p.stderr
+
+
+def test_log_lines_name_requests_but_no_secrets(env):
+    alice = env.register()
+    data_uuid, key = env.create(alice)
+    env.client.put(alice, data_uuid, key, tds.npy_bytes(np.arange(3.0)))
+    res = env.client.call(alice, "sum@1{}", [data_uuid])
+    env.client.reveal(alice, res)
+    log = env.teeud.log()
+    for method in ("PutObject", "Call", "Reveal"):
+        assert f" {method} grpc-status=0(OK)" in log, log
+    assert data_uuid in log and res in log
+    for secret in (key.hex(), key.hex().upper(), tds.base64.b64encode(key).decode()):
+        assert secret not in log
