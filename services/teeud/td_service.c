@@ -833,9 +833,12 @@ static void h_call(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_resp
                              teeu_last_error());
         goto out;
     }
+    teeu_npy_decode_options dopts;
+    teeu_npy_decode_options_init(&dopts);
+    dopts.max_decompressed = svc->cfg->max_object_size; /* a zstd-framed object expands at most this far */
     for (size_t i = 0; i < n; i++) {
         if (open_object(svc, &metas[i], keys + i * 32, &plain[i], &plain_cap[i]) != TEEU_OK ||
-            teeu_ndarray_decode(plain[i], (size_t)metas[i].plaintext_size, NULL, &arrays[i]) != TEEU_OK) {
+            teeu_ndarray_decode(plain[i], (size_t)metas[i].plaintext_size, &dopts, &arrays[i]) != TEEU_OK) {
             tu_grpc_reply_status(resp, TU_GRPC_FAILED_PRECONDITION, "object %s: %s", uuids[i], teeu_last_error());
             goto out;
         }

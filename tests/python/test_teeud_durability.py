@@ -154,3 +154,20 @@ def test_stalled_upload_is_dropped_and_uploads_are_bounded(tool, pb, tmp_path):
         e.client.put(alice, half_uuid, half_key, tds.npy_bytes(np.ones(2)))
     finally:
         e.close()
+
+
+def test_damaged_metadata_is_ignored_not_trusted(env):
+    import json
+    alice = env.register()
+    good = env.put_array(alice, np.arange(4.0))
+    bad = env.put_array(alice, np.arange(6.0))
+    meta = env.teeud_state / "objects" / f"{bad}.json"
+    m = json.loads(meta.read_text())
+    m["plaintext_size"] += 1 << 20  # would make a reader run past its buffer
+    meta.write_text(json.dumps(m))
+    env.restart_teeud(kill=True)
+    assert "inconsistent segment layout" in env.teeud.log()
+    with pytest.raises(grpc.RpcError) as ei:
+        env.client.call(alice, "sum@1{}", [bad])
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND
+    assert env.client.reveal(alice, env.client.call(alice, "sum@1{}", [good])) == 6.0
