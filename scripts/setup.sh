@@ -10,7 +10,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
     libnghttp2-dev libevent-dev libsqlite3-dev libjansson-dev
     check libsubunit-dev
-    python3 python3-numpy python3-cffi python3-pytest python3-cryptography
+    python3 python3-numpy python3-cffi python3-pytest python3-pytest-timeout python3-cryptography
     python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc python3-h2
 )
 

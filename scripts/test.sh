@@ -38,7 +38,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "=== pytest"
 TEEU_BUILD_DIR="$build_root/ci" TEEU_SOURCE_DIR="$root" \
-    "$python" -m pytest -q -p no:cacheprovider tests/python || status=1
+    "$python" -m pytest -q -p no:cacheprovider --timeout=600 tests/python || status=1
 
 if [ "$status" -ne 0 ]; then
     echo "=== some tests FAILED" >&2
