@@ -6,12 +6,13 @@
  *                      [--at RFC3339] [--mrenclave HEX] [--mrsigner HEX]
  *                      [--isv-prod-id N] [--min-isv-svn N] [--report-data HEX]
  *                      [--allow-debug] [--accept-status NAME]... [--sim-root PEM]
- *   teeu-attest verify --ua-report FILE [--collateral FILE] [...same policy options]
+ *   teeu-attest verify --ua-report FILE [--collateral FILE | --pccs URL] [...same policy options]
  *   teeu-attest sim-init DIR
  *   teeu-attest sim-quote --authority DIR --mrenclave HEX [--mrsigner HEX]
  *                      [--report-data HEX] [--isv-prod-id N] [--isv-svn N] [--debug]
  *                      --out FILE [--collateral-out FILE] [--ua-report-out FILE]
  *   teeu-attest sim-revoke-pck --authority DIR
+ *   teeu-attest sim-set-status --authority DIR --platform-status NAME [--qe-status NAME]
  *
  * verify prints one JSON line; exit status 0 only when the quote is accepted.
  */
@@ -34,12 +35,13 @@ static int usage(void)
             "                     [--at RFC3339-TIME] [--mrenclave HEX] [--mrsigner HEX]\n"
             "                     [--isv-prod-id N] [--min-isv-svn N] [--report-data HEX]\n"
             "                     [--allow-debug] [--accept-status NAME]... [--sim-root PEM]\n"
-            "  teeu-attest verify --ua-report FILE [--collateral FILE] [policy options]\n"
+            "  teeu-attest verify --ua-report FILE [--collateral FILE | --pccs URL] [policy options]\n"
             "  teeu-attest sim-init DIR\n"
             "  teeu-attest sim-quote --authority DIR --mrenclave HEX [--mrsigner HEX]\n"
             "                     [--report-data HEX] [--isv-prod-id N] [--isv-svn N] [--debug]\n"
             "                     --out FILE [--collateral-out FILE] [--ua-report-out FILE]\n"
-            "  teeu-attest sim-revoke-pck --authority DIR\n");
+            "  teeu-attest sim-revoke-pck --authority DIR\n"
+            "  teeu-attest sim-set-status --authority DIR --platform-status NAME [--qe-status NAME]\n");
     return 2;
 }
 
@@ -239,8 +241,8 @@ static int cmd_verify(int argc, char **argv)
             return usage();
         *dst = argv[++i];
     }
-    if ((a.quote == NULL) == (a.ua_report == NULL) ||
-        (a.quote != NULL && (a.collateral == NULL) == (a.pccs == NULL)))
+    if ((a.quote == NULL) == (a.ua_report == NULL) || (a.collateral != NULL && a.pccs != NULL) ||
+        (a.quote != NULL && a.collateral == NULL && a.pccs == NULL))
         return usage();
 
     teeu_attest_options o;
@@ -265,10 +267,10 @@ static int cmd_verify(int argc, char **argv)
         st = load_text(a.ua_report, &ua_json, &ua_len);
         if (st == TEEU_OK)
             st = tu_ua_report_parse(ua_json, ua_len, &ua);
-        if (st == TEEU_OK && coll == NULL) {
+        if (st == TEEU_OK && coll == NULL && a.pccs == NULL) {
             if (ua.collateral_json == NULL)
-                st = tu_error(TEEU_ERR_CONFIG,
-                              "the BackgroundCheck report carries no collateral: pass --collateral");
+                st = tu_error(TEEU_ERR_CONFIG, "the BackgroundCheck report carries no collateral: "
+                                               "pass --collateral or --pccs");
             else
                 st = teeu_collateral_parse(ua.collateral_json, ua.collateral_json_len, &coll);
         }
@@ -330,6 +332,25 @@ static int cmd_sim_revoke(int argc, char **argv)
     teeu_status st = tu_sim_authority_revoke_pck(auth);
     tu_sim_authority_free(auth);
     return st == TEEU_OK ? 0 : fail("sim-revoke-pck");
+}
+
+static int cmd_sim_status(int argc, char **argv)
+{
+    const char *dir = NULL, *plat = NULL, *qe = "UpToDate";
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--authority") == 0) dir = argv[i + 1];
+        else if (strcmp(argv[i], "--platform-status") == 0) plat = argv[i + 1];
+        else if (strcmp(argv[i], "--qe-status") == 0) qe = argv[i + 1];
+        else return usage();
+    }
+    if (dir == NULL || plat == NULL || argc % 2 != 0)
+        return usage();
+    tu_sim_authority *auth;
+    if (tu_sim_authority_load(dir, &auth) != TEEU_OK)
+        return fail("sim-set-status");
+    teeu_status st = tu_sim_authority_set_status(auth, plat, qe);
+    tu_sim_authority_free(auth);
+    return st == TEEU_OK ? 0 : fail("sim-set-status");
 }
 
 static int cmd_sim_quote(int argc, char **argv)
@@ -422,5 +443,7 @@ int main(int argc, char **argv)
         return cmd_sim_quote(argc, argv);
     if (strcmp(argv[1], "sim-revoke-pck") == 0)
         return cmd_sim_revoke(argc, argv);
+    if (strcmp(argv[1], "sim-set-status") == 0)
+        return cmd_sim_status(argc, argv);
     return usage();
 }

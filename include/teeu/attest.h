@@ -54,10 +54,13 @@ TEEU_API void teeu_collateral_free(teeu_collateral *c);
 #define TEEU_TCB_OUT_OF_DATE                      (1u << 4)
 #define TEEU_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED (1u << 5)
 #define TEEU_TCB_REVOKED                          (1u << 6)
-/** Default: everything except Revoked and OutOfDate. */
+/**
+ * Default: everything except Revoked and the two out-of-date statuses
+ * (OutOfDateConfigurationNeeded is an out-of-date TCB too).
+ */
 #define TEEU_TCB_DEFAULT_ACCEPTED                                                        \
     (TEEU_TCB_UP_TO_DATE | TEEU_TCB_SW_HARDENING_NEEDED | TEEU_TCB_CONFIGURATION_NEEDED | \
-     TEEU_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED | TEEU_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED)
+     TEEU_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED)
 
 /**
  * What to accept. Initialise with teeu_attest_policy_init (accepts any
@@ -81,8 +84,12 @@ TEEU_API void teeu_attest_policy_init(teeu_attest_policy *policy);
 typedef struct teeu_attest_options {
     int64_t verify_time;         /**< seconds since the epoch; 0 means now */
     bool simulation;             /**< tee_simulation: allow a simulation root */
-    const char *sim_root_pem;    /**< simulation root CA (PEM); used only with simulation */
-    size_t sim_root_pem_len;
+    /**
+     * Simulation root CA (PEM). Allowed only with simulation on; when set it
+     * is the ONLY trusted root for this call (the Intel root is not).
+     */
+    const char *sim_root_pem;
+    size_t sim_root_pem_len;     /**< 0: sim_root_pem is NUL-terminated */
 } teeu_attest_options;
 
 TEEU_API void teeu_attest_options_init(teeu_attest_options *options);

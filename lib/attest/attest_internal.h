@@ -26,6 +26,7 @@
 
 #include "core/core_internal.h"
 #include "core/json_internal.h"
+#include "secretflowapis/v1/sdc/sdc.pb-c.h"
 
 #define TU_QUOTE_HEADER_LEN 48
 #define TU_REPORT_BODY_LEN 384
@@ -189,6 +190,7 @@ struct teeu_attest_result {
 /** A verification context: the trust anchor and the time. */
 typedef struct tu_verifier {
     X509 *root;                  /**< the one trusted root (owned) */
+    X509_STORE *store;           /**< holds only root; shared read-only by verifications */
     bool simulated;              /**< root is a simulation root */
     int64_t time;                /**< verification time, seconds since the epoch */
 } tu_verifier;
@@ -211,6 +213,10 @@ uint32_t tu_tcb_status_bit(const char *s);
 teeu_status tu_ua_report_make(const uint8_t *quote, size_t quote_len,
                               const char *collateral_json, /* NULL: BackgroundCheck */
                               char **out) TU_NODISCARD;
+/** Only the json_report field ({"b64_quote":...,"json_collateral":...}); free with free(). */
+teeu_status tu_ua_json_report_make(const uint8_t *quote, size_t quote_len,
+                                   const char *collateral_json, /* NULL: no collateral */
+                                   char **out) TU_NODISCARD;
 /** Parts of a parsed UnifiedAttestationReport; free with tu_ua_report_clear. */
 typedef struct tu_ua_report {
     char report_type[32];
@@ -220,6 +226,10 @@ typedef struct tu_ua_report {
     size_t collateral_json_len;
 } tu_ua_report;
 teeu_status tu_ua_report_parse(const char *json, size_t len, tu_ua_report *out) TU_NODISCARD;
+/** The same from the message's fields (e.g. a protobuf UnifiedAttestationReport). */
+teeu_status tu_ua_report_parse_fields(const char *version, const char *type, const char *platform,
+                                      const char *json_report, size_t json_report_len,
+                                      tu_ua_report *out) TU_NODISCARD;
 void tu_ua_report_clear(tu_ua_report *r);
 
 /** A policy as UnifiedAttestationAttributes strings (NULL or "" = any). */
@@ -238,6 +248,21 @@ typedef struct tu_ua_attributes {
 teeu_status tu_ua_attributes_to_policy(const tu_ua_attributes *a, uint8_t storage[128],
                                        teeu_attest_policy *p) TU_NODISCARD;
 
+/* ---- protobuf bridges (ua_pb.c) ----------------------------------------- */
+
+/** Fills m (initialised here) with a report for quote; free with tu_ua_report_pb_clear. */
+teeu_status tu_ua_report_to_pb(const uint8_t *quote, size_t quote_len, const char *collateral_json,
+                               Secretflowapis__V1__Sdc__UnifiedAttestationReport *m) TU_NODISCARD;
+/** Frees the strings tu_ua_report_to_pb allocated (not m itself). */
+void tu_ua_report_pb_clear(Secretflowapis__V1__Sdc__UnifiedAttestationReport *m);
+teeu_status tu_ua_report_from_pb(const Secretflowapis__V1__Sdc__UnifiedAttestationReport *m,
+                                 tu_ua_report *out) TU_NODISCARD;
+teeu_status tu_ua_policy_from_pb(const Secretflowapis__V1__Sdc__UnifiedAttestationAttributes *a,
+                                 uint8_t storage[128], teeu_attest_policy *p) TU_NODISCARD;
+/** SecretFlow semantics: the verdict passes when any main_attributes entry matches. */
+teeu_status tu_ua_policy_check_any(const tu_verdict *v,
+                                   const Secretflowapis__V1__Sdc__UnifiedAttestationPolicy *policy) TU_NODISCARD;
+
 /* ---- PCCS (pccs.c) ------------------------------------------------------ */
 
 /** Cuts the exact bytes of member `key` (an object) from a raw JSON answer. */
@@ -252,7 +277,15 @@ typedef struct tu_sim_authority tu_sim_authority;
 teeu_status tu_sim_authority_create(const char *dir) TU_NODISCARD;
 /** Loads an authority created by tu_sim_authority_create. */
 teeu_status tu_sim_authority_load(const char *dir, tu_sim_authority **out) TU_NODISCARD;
+/** Loads the authority in dir, creating it first (under a lock) when absent. */
+teeu_status tu_sim_authority_open(const char *dir, tu_sim_authority **out) TU_NODISCARD;
 void tu_sim_authority_free(tu_sim_authority *a);
+/**
+ * Sets the TCB status the collateral gives the simulated platform and QE
+ * (to exercise policies; default UpToDate) and rewrites the collateral.
+ */
+teeu_status tu_sim_authority_set_status(tu_sim_authority *a, const char *platform_status,
+                                        const char *qe_status) TU_NODISCARD;
 /** Puts the PCK leaf's serial on the PCK CRL and rewrites the collateral. */
 teeu_status tu_sim_authority_revoke_pck(tu_sim_authority *a) TU_NODISCARD;
 

@@ -109,6 +109,59 @@ teeu_status tu_collateral_from_parts(const tu_collateral_parts *pp, teeu_collate
     return TEEU_OK;
 }
 
+/* Length without trailing NULs (Intel's C structs count the terminator). */
+static size_t tu_trim_nul(const char *s, size_t len)
+{
+    while (len > 0 && s[len - 1] == '\0')
+        len--;
+    return len;
+}
+
+/*
+ * SecretFlow's (kubetee) SgxQlQveCollateral JSON: str_-prefixed members;
+ * str_tcb_info / str_qe_identity hold the whole PCCS answers
+ * ({"tcbInfo":{...},"signature":"..."}), whose signed bodies are cut out.
+ */
+static teeu_status tu_collateral_parse_kubetee(const tu_json *root, teeu_collateral **out)
+{
+    static const char *const keys[] = {"str_pck_crl_issuer_chain", "str_root_ca_crl", "str_pck_crl",
+                                       "str_tcb_info_issuer_chain", "str_tcb_info",
+                                       "str_qe_identity_issuer_chain", "str_qe_identity"};
+    const char *v[7];
+    size_t l[7];
+    for (size_t i = 0; i < 7; i++) {
+        if (tu_json_get_string(root, keys[i], "collateral", &v[i], &l[i]) != TEEU_OK)
+            return tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "collateral JSON");
+        l[i] = tu_trim_nul(v[i], l[i]);
+    }
+    char *tcb = NULL, *tcb_sig = NULL, *qe = NULL, *qe_sig = NULL;
+    size_t tcb_len = 0, qe_len = 0;
+    teeu_status st = tu_json_cut_member(v[4], l[4], "tcbInfo", &tcb, &tcb_len, &tcb_sig);
+    if (st == TEEU_OK) {
+        st = tu_json_cut_member(v[6], l[6], "enclaveIdentity", &qe, &qe_len, &qe_sig);
+        if (st != TEEU_OK)
+            st = tu_json_cut_member(v[6], l[6], "qeIdentity", &qe, &qe_len, &qe_sig);
+    }
+    if (st == TEEU_OK) {
+        tu_collateral_parts parts = {
+            .pck_crl_chain = v[0], .pck_crl_chain_len = l[0],
+            .root_crl = (const uint8_t *)v[1], .root_crl_len = l[1],
+            .pck_crl = (const uint8_t *)v[2], .pck_crl_len = l[2],
+            .tcb_info_chain = v[3], .tcb_info_chain_len = l[3],
+            .tcb_info = tcb, .tcb_info_len = tcb_len,
+            .tcb_info_sig_hex = tcb_sig, .tcb_info_sig_hex_len = strlen(tcb_sig),
+            .qe_identity_chain = v[5], .qe_identity_chain_len = l[5],
+            .qe_identity = qe, .qe_identity_len = qe_len,
+            .qe_identity_sig_hex = qe_sig, .qe_identity_sig_hex_len = strlen(qe_sig)};
+        st = tu_collateral_from_parts(&parts, out);
+    }
+    free(tcb);
+    free(tcb_sig);
+    free(qe);
+    free(qe_sig);
+    return st;
+}
+
 teeu_status teeu_collateral_parse(const char *json, size_t len, teeu_collateral **out)
 {
     if (out == NULL)
@@ -116,11 +169,16 @@ teeu_status teeu_collateral_parse(const char *json, size_t len, teeu_collateral 
     *out = NULL;
     if (json == NULL)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "teeu_collateral_parse: json is NULL");
-    tu_json_limits lim = {.max_input = TU_COLLATERAL_MAX_JSON, .max_depth = 8, .max_nodes = 64};
+    tu_json_limits lim = {.max_input = TU_COLLATERAL_MAX_JSON, .max_depth = 8, .max_nodes = 256};
     tu_json *root;
     teeu_status st = tu_json_parse(json, len, &lim, &root);
     if (st != TEEU_OK)
         return tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "collateral");
+    if (tu_json_get(root, "tcb_info") == NULL && tu_json_get(root, "str_tcb_info") != NULL) {
+        st = tu_collateral_parse_kubetee(root, out);
+        tu_json_free(root);
+        return st;
+    }
     static const char *const keys[] = {
         "pck_crl_issuer_chain", "root_ca_crl", "pck_crl", "tcb_info_issuer_chain", "tcb_info",
         "tcb_info_signature", "qe_identity_issuer_chain", "qe_identity", "qe_identity_signature"};

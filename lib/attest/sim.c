@@ -10,12 +10,15 @@
  * against this authority's root, which clients trust only in simulation.
  *
  * State folder: root_ca.{pem,key}, pck_ca.{pem,key}, pck.{pem,key},
- * tcb_signer.{pem,key}, attestation.key, collateral.json, and
- * pck_revoked (present when the PCK serial is on the PCK CRL).
+ * tcb_signer.{pem,key}, attestation.key, collateral.json,
+ * pck_revoked (present when the PCK serial is on the PCK CRL) and
+ * tcb_status ("PLATFORM QE" statuses, present when not UpToDate).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +52,8 @@ struct tu_sim_authority {
     char *collateral_json;
     uint8_t qe_mrenclave[32];
     uint8_t qe_mrsigner[32];
+    char platform_status[48];  /* status of the platform's own TCB level */
+    char qe_status[48];        /* status of the QE's own level */
 };
 
 static void tu_sha256(const char *s, uint8_t out[32])
@@ -337,11 +342,14 @@ static teeu_status tu_sim_make_collateral(tu_sim_authority *a, bool revoke_pck)
                                    "\"fmspc\":\"%s\",\"pceId\":\"%s\",\"tcbType\":0,"
                                    "\"tcbEvaluationDataNumber\":17,\"tcbLevels\":[{\"tcb\":{\"sgxtcbcomponents\":[",
                                    issue, next, fmspc, pceid);
+    bool platform_ok = strcmp(a->platform_status, "UpToDate") == 0;
+    bool qe_ok = strcmp(a->qe_status, "UpToDate") == 0;
     tu_svn_list(&tcb, tu_sim_comp_svn, &st);
     if (st == TEEU_OK)
         st = tu_buf_printf(&tcb, "],\"pcesvn\":%d},\"tcbDate\":\"2024-03-13T00:00:00Z\","
-                                 "\"tcbStatus\":\"UpToDate\"},{\"tcb\":{\"sgxtcbcomponents\":[",
-                           TU_SIM_PCE_SVN);
+                                 "\"tcbStatus\":\"%s\"%s},{\"tcb\":{\"sgxtcbcomponents\":[",
+                           TU_SIM_PCE_SVN, a->platform_status,
+                           platform_ok ? "" : ",\"advisoryIDs\":[\"LIBTEEU-SIM-0002\",\"LIBTEEU-SIM-0001\"]");
     tu_svn_list(&tcb, older, &st);
     if (st == TEEU_OK)
         st = tu_buf_printf(&tcb, "],\"pcesvn\":%d},\"tcbDate\":\"2023-02-15T00:00:00Z\","
@@ -356,10 +364,11 @@ static teeu_status tu_sim_make_collateral(tu_sim_authority *a, bool revoke_pck)
                            "\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"11000000000000000000000000000000\","
                            "\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\",\"mrsigner\":\"%s\","
                            "\"isvprodid\":%d,\"tcbLevels\":[{\"tcb\":{\"isvsvn\":%d},"
-                           "\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"UpToDate\"},"
+                           "\"tcbDate\":\"2024-03-13T00:00:00Z\",\"tcbStatus\":\"%s\"%s},"
                            "{\"tcb\":{\"isvsvn\":6},\"tcbDate\":\"2021-11-10T00:00:00Z\","
                            "\"tcbStatus\":\"OutOfDate\",\"advisoryIDs\":[\"INTEL-SA-00615\"]}]}",
-                           issue, next, mrsigner, TU_SIM_QE_PROD_ID, TU_SIM_QE_SVN);
+                           issue, next, mrsigner, TU_SIM_QE_PROD_ID, TU_SIM_QE_SVN, a->qe_status,
+                           qe_ok ? "" : ",\"advisoryIDs\":[\"LIBTEEU-SIM-0001\"]");
     if (st == TEEU_OK)
         st = tu_buf_append(&qe, "", 1);
     char *root_crl = NULL, *pck_crl = NULL, *tcb_chain = NULL, *pck_ca_pem = NULL, *tcb_pem = NULL;
@@ -448,6 +457,8 @@ static teeu_status tu_sim_new(const char *dir, tu_sim_authority **out)
     }
     tu_sha256("libteeu simulation quoting enclave MRENCLAVE", a->qe_mrenclave);
     tu_sha256("libteeu simulation quoting enclave MRSIGNER", a->qe_mrsigner);
+    snprintf(a->platform_status, sizeof a->platform_status, "UpToDate");
+    snprintf(a->qe_status, sizeof a->qe_status, "UpToDate");
     *out = a;
     return TEEU_OK;
 }
@@ -522,10 +533,13 @@ teeu_status tu_sim_authority_create(const char *dir)
         free(pem);
     }
     if (st == TEEU_OK) {
-        char *p = tu_path(dir, "pck_revoked");
-        if (p != NULL)
-            unlink(p);
-        free(p);
+        const char *stale[] = {"pck_revoked", "tcb_status"};
+        for (size_t i = 0; i < TU_ARRAY_LEN(stale); i++) {
+            char *p = tu_path(dir, stale[i]);
+            if (p != NULL)
+                unlink(p);
+            free(p);
+        }
         st = tu_sim_make_collateral(a, false);
     }
     tu_sim_authority_free(a);
@@ -559,6 +573,23 @@ teeu_status tu_sim_authority_load(const char *dir, tu_sim_authority **out)
         (st = tu_load_cert(dir, "pck.pem", &a->pck)) == TEEU_OK &&
         (st = tu_load_cert(dir, "tcb_signer.pem", &a->tcb)) == TEEU_OK)
         st = tu_sim_pems(a);
+    char *status_path = tu_path(dir, "tcb_status");
+    if (st == TEEU_OK && status_path != NULL && access(status_path, F_OK) == 0) {
+        char *text = NULL;
+        size_t len;
+        char p[48], q[48];
+        st = tu_load_text(dir, "tcb_status", &text, &len);
+        if (st == TEEU_OK && (sscanf(text, "%47s %47s", p, q) != 2 || tu_tcb_status_bit(p) == 0 ||
+                              tu_tcb_status_bit(q) == 0))
+            st = tu_error(TEEU_ERR_CONFIG, "simulation authority: %s/tcb_status is not two TCB statuses",
+                          dir);
+        if (st == TEEU_OK) {
+            snprintf(a->platform_status, sizeof a->platform_status, "%s", p);
+            snprintf(a->qe_status, sizeof a->qe_status, "%s", q);
+        }
+        free(text);
+    }
+    free(status_path);
     if (st == TEEU_OK) {
         /* Collateral expires like Intel's; re-sign it when it gets old. */
         char *path = tu_path(dir, "collateral.json");
@@ -578,6 +609,55 @@ teeu_status tu_sim_authority_load(const char *dir, tu_sim_authority **out)
     }
     *out = a;
     return TEEU_OK;
+}
+
+teeu_status tu_sim_authority_open(const char *dir, tu_sim_authority **out)
+{
+    if (dir == NULL || out == NULL)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_sim_authority_open: NULL argument");
+    *out = NULL;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return tu_error(TEEU_ERR_IO, "simulation authority: cannot create %s: %s", dir,
+                        strerror(errno));
+    /* Several services may start at once on one folder: create under a lock. */
+    char *lock_path = tu_path(dir, ".lock");
+    if (lock_path == NULL)
+        return tu_error(TEEU_ERR_NOMEM, "out of memory");
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lock_path);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return tu_error(TEEU_ERR_IO, "simulation authority: cannot lock %s/.lock: %s", dir,
+                        strerror(e));
+    }
+    char *root = tu_path(dir, "root_ca.pem");
+    bool exists = root != NULL && access(root, F_OK) == 0;
+    free(root);
+    teeu_status st = exists ? TEEU_OK : tu_sim_authority_create(dir);
+    if (st == TEEU_OK)
+        st = tu_sim_authority_load(dir, out);
+    close(fd); /* releases the lock */
+    return st;
+}
+
+teeu_status tu_sim_authority_set_status(tu_sim_authority *a, const char *platform_status,
+                                        const char *qe_status)
+{
+    if (a == NULL || tu_tcb_status_bit(platform_status) == 0 || tu_tcb_status_bit(qe_status) == 0)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT,
+                        "simulation authority: statuses must be TCB status names (UpToDate, "
+                        "SWHardeningNeeded, ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, "
+                        "OutOfDate, OutOfDateConfigurationNeeded, Revoked)");
+    snprintf(a->platform_status, sizeof a->platform_status, "%s", platform_status);
+    snprintf(a->qe_status, sizeof a->qe_status, "%s", qe_status);
+    char line[100];
+    snprintf(line, sizeof line, "%s %s\n", platform_status, qe_status);
+    teeu_status st = tu_save_text(a->dir, "tcb_status", line);
+    if (st == TEEU_OK)
+        st = tu_sim_make_collateral(a, tu_sim_is_revoked(a->dir));
+    return st;
 }
 
 teeu_status tu_sim_authority_revoke_pck(tu_sim_authority *a)

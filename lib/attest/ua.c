@@ -11,12 +11,12 @@
 
 #define TU_UA_MAX_JSON ((size_t)16 << 20)
 
-teeu_status tu_ua_report_make(const uint8_t *quote, size_t quote_len, const char *collateral_json,
-                              char **out)
+teeu_status tu_ua_json_report_make(const uint8_t *quote, size_t quote_len,
+                                  const char *collateral_json, char **out)
 {
     *out = NULL;
     char *b64 = NULL;
-    tu_buf inner = {0}, outer = {0};
+    tu_buf inner = {0};
     teeu_status st = tu_base64_encode(quote, quote_len, &b64);
     if (st == TEEU_OK)
         st = tu_buf_append_str(&inner, "{\"b64_quote\":\"");
@@ -30,18 +30,34 @@ teeu_status tu_ua_report_make(const uint8_t *quote, size_t quote_len, const char
             st = tu_json_append_string(&inner, collateral_json, strlen(collateral_json));
     }
     if (st == TEEU_OK)
-        st = tu_buf_append_str(&inner, "}");
+        st = tu_buf_append(&inner, "}", 2); /* with the NUL */
+    free(b64);
+    if (st != TEEU_OK) {
+        tu_buf_free(&inner);
+        return st;
+    }
+    size_t n;
+    *out = (char *)tu_buf_release(&inner, &n);
+    return TEEU_OK;
+}
+
+teeu_status tu_ua_report_make(const uint8_t *quote, size_t quote_len, const char *collateral_json,
+                              char **out)
+{
+    *out = NULL;
+    char *inner = NULL;
+    tu_buf outer = {0};
+    teeu_status st = tu_ua_json_report_make(quote, quote_len, collateral_json, &inner);
     if (st == TEEU_OK)
         st = tu_buf_printf(&outer,
                            "{\"str_report_version\":\"1.0\",\"str_report_type\":\"%s\","
                            "\"str_tee_platform\":\"SGX_DCAP\",\"json_report\":",
                            collateral_json != NULL ? "Passport" : "BackgroundCheck");
     if (st == TEEU_OK)
-        st = tu_json_append_string(&outer, (const char *)inner.data, inner.len);
+        st = tu_json_append_string(&outer, inner, strlen(inner));
     if (st == TEEU_OK)
         st = tu_buf_append(&outer, "}", 2); /* with the NUL */
-    free(b64);
-    tu_buf_free(&inner);
+    free(inner);
     if (st != TEEU_OK) {
         tu_buf_free(&outer);
         return st;
@@ -65,41 +81,29 @@ static teeu_status tu_ua_bad(const char *what)
     return tu_error(TEEU_ERR_COLLATERAL_FORMAT, "unified attestation report: %s", what);
 }
 
-teeu_status tu_ua_report_parse(const char *json, size_t len, tu_ua_report *out)
+teeu_status tu_ua_report_parse_fields(const char *version, const char *type, const char *platform,
+                                     const char *json_report, size_t json_report_len,
+                                     tu_ua_report *out)
 {
     memset(out, 0, sizeof *out);
-    tu_json_limits lim = {.max_input = TU_UA_MAX_JSON, .max_depth = 8, .max_nodes = 1000};
-    tu_json *root = NULL, *inner = NULL;
-    teeu_status st = tu_json_parse(json, len, &lim, &root);
-    if (st != TEEU_OK)
-        return tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "unified attestation report");
-    const char *ver, *type, *plat, *rep, *b64;
-    size_t rep_len, b64_len;
-    const char *w = "unified attestation report";
-    if (tu_json_get_string(root, "str_report_version", w, &ver, NULL) != TEEU_OK ||
-        tu_json_get_string(root, "str_report_type", w, &type, NULL) != TEEU_OK ||
-        tu_json_get_string(root, "str_tee_platform", w, &plat, NULL) != TEEU_OK ||
-        tu_json_get_string(root, "json_report", w, &rep, &rep_len) != TEEU_OK) {
-        st = tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "report");
-        goto out;
-    }
-    if (strcmp(ver, "1.0") != 0) {
-        st = tu_ua_bad("str_report_version is not \"1.0\"");
-        goto out;
-    }
-    if (strcmp(plat, "SGX_DCAP") != 0) {
-        st = tu_error(TEEU_ERR_UNSUPPORTED,
-                      "unified attestation report: platform \"%.32s\" is not supported (only SGX_DCAP)",
-                      plat);
-        goto out;
-    }
+    if (version == NULL || type == NULL || platform == NULL || json_report == NULL)
+        return tu_ua_bad("a field is missing");
+    if (strcmp(version, "1.0") != 0)
+        return tu_ua_bad("str_report_version is not \"1.0\"");
+    if (strcmp(platform, "SGX_DCAP") != 0)
+        return tu_error(TEEU_ERR_UNSUPPORTED,
+                        "unified attestation report: platform \"%.32s\" is not supported (only SGX_DCAP)",
+                        platform);
     bool passport = strcmp(type, "Passport") == 0;
-    if (!passport && strcmp(type, "BackgroundCheck") != 0) {
-        st = tu_ua_bad("str_report_type is neither \"Passport\" nor \"BackgroundCheck\"");
-        goto out;
-    }
+    if (!passport && strcmp(type, "BackgroundCheck") != 0)
+        return tu_ua_bad("str_report_type is neither \"Passport\" nor \"BackgroundCheck\"");
     snprintf(out->report_type, sizeof out->report_type, "%s", type);
-    if ((st = tu_json_parse(rep, rep_len, &lim, &inner)) != TEEU_OK) {
+    tu_json_limits lim = {.max_input = TU_UA_MAX_JSON, .max_depth = 8, .max_nodes = 1000};
+    tu_json *inner = NULL;
+    const char *b64;
+    size_t b64_len;
+    teeu_status st = tu_json_parse(json_report, json_report_len, &lim, &inner);
+    if (st != TEEU_OK) {
         st = tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "unified attestation report json_report");
         goto out;
     }
@@ -115,22 +119,39 @@ teeu_status tu_ua_report_parse(const char *json, size_t len, tu_ua_report *out)
     if (coll != NULL && coll->type == TU_JSON_STRING && coll->str_len > 0) {
         out->collateral_json = tu_memdup(coll->str, coll->str_len);
         out->collateral_json_len = coll->str_len;
-        if (out->collateral_json == NULL) {
+        if (out->collateral_json == NULL)
             st = tu_error(TEEU_ERR_NOMEM, "out of memory");
-            goto out;
-        }
     } else if (coll != NULL && coll->type != TU_JSON_STRING) {
         st = tu_ua_bad("json_collateral is not a JSON string");
-        goto out;
     } else if (passport) {
         st = tu_ua_bad("a Passport report must carry json_collateral");
-        goto out;
     }
 out:
-    tu_json_free(root);
     tu_json_free(inner);
     if (st != TEEU_OK)
         tu_ua_report_clear(out);
+    return st;
+}
+
+teeu_status tu_ua_report_parse(const char *json, size_t len, tu_ua_report *out)
+{
+    memset(out, 0, sizeof *out);
+    tu_json_limits lim = {.max_input = TU_UA_MAX_JSON, .max_depth = 8, .max_nodes = 1000};
+    tu_json *root = NULL;
+    teeu_status st = tu_json_parse(json, len, &lim, &root);
+    if (st != TEEU_OK)
+        return tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "unified attestation report");
+    const char *ver, *type, *plat, *rep;
+    size_t rep_len;
+    const char *w = "unified attestation report";
+    if (tu_json_get_string(root, "str_report_version", w, &ver, NULL) != TEEU_OK ||
+        tu_json_get_string(root, "str_report_type", w, &type, NULL) != TEEU_OK ||
+        tu_json_get_string(root, "str_tee_platform", w, &plat, NULL) != TEEU_OK ||
+        tu_json_get_string(root, "json_report", w, &rep, &rep_len) != TEEU_OK)
+        st = tu_error_context(TEEU_ERR_COLLATERAL_FORMAT, "report");
+    else
+        st = tu_ua_report_parse_fields(ver, type, plat, rep, rep_len, out);
+    tu_json_free(root);
     return st;
 }
 

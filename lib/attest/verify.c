@@ -33,15 +33,29 @@ teeu_status tu_verifier_init(tu_verifier *v, const teeu_attest_options *o)
         teeu_status st = tu_pem_cert_parse(o->sim_root_pem, len, "simulation root CA", &v->root);
         if (st != TEEU_OK)
             return st;
+        if (X509_check_issued(v->root, v->root) != X509_V_OK) {
+            ERR_clear_error();
+            return tu_error(TEEU_ERR_CERT_CHAIN, "the simulation root CA is not self-signed");
+        }
         v->simulated = true;
-        return TEEU_OK;
+    } else {
+        teeu_status st = tu_intel_root_ca(&v->root);
+        if (st != TEEU_OK)
+            return st;
     }
-    return tu_intel_root_ca(&v->root);
+    v->store = X509_STORE_new();
+    if (v->store == NULL || X509_STORE_add_cert(v->store, v->root) != 1) {
+        ERR_clear_error();
+        return tu_error(TEEU_ERR_CRYPTO, "cannot set up the certificate store for the trusted root");
+    }
+    return TEEU_OK;
 }
 
 void tu_verifier_clear(tu_verifier *v)
 {
+    X509_STORE_free(v->store);
     X509_free(v->root);
+    v->store = NULL;
     v->root = NULL;
 }
 
@@ -80,10 +94,8 @@ static teeu_status tu_chain_verify(const tu_verifier *v, STACK_OF(X509) *given, 
     }
     ERR_clear_error();
     teeu_status st = TEEU_OK;
-    X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, v->root) != 1 ||
-        X509_STORE_CTX_init(ctx, store, sk_X509_value(given, 0), given) != 1) {
+    if (ctx == NULL || X509_STORE_CTX_init(ctx, v->store, sk_X509_value(given, 0), given) != 1) {
         st = tu_error(TEEU_ERR_CRYPTO, "%s: cannot set up certificate verification", what);
         goto out;
     }
@@ -121,7 +133,6 @@ static teeu_status tu_chain_verify(const tu_verifier *v, STACK_OF(X509) *given, 
 out:
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
     return st;
 }
 
@@ -457,10 +468,14 @@ static teeu_status tu_check_qe_identity(const tu_verifier *v, const teeu_collate
                       qe->isv_prod_id, (long long)prod_id);
         goto out;
     }
-    /* The hex strings are the u32 written most significant byte first. */
-    uint32_t want_misc = (uint32_t)misc[0] << 24 | (uint32_t)misc[1] << 16 | (uint32_t)misc[2] << 8 | misc[3];
-    uint32_t mask = (uint32_t)misc_mask[0] << 24 | (uint32_t)misc_mask[1] << 16 |
-                    (uint32_t)misc_mask[2] << 8 | misc_mask[3];
+    /*
+     * The hex strings are the bytes of the u32 as they sit in the report
+     * (little-endian), as Intel's verifier reads them; same for attributes.
+     */
+    uint32_t want_misc = (uint32_t)misc[0] | (uint32_t)misc[1] << 8 | (uint32_t)misc[2] << 16 |
+                         (uint32_t)misc[3] << 24;
+    uint32_t mask = (uint32_t)misc_mask[0] | (uint32_t)misc_mask[1] << 8 |
+                    (uint32_t)misc_mask[2] << 16 | (uint32_t)misc_mask[3] << 24;
     if ((qe->misc_select & mask) != want_misc) {
         st = tu_error(TEEU_ERR_QE_IDENTITY, "QE report misc_select 0x%08x & mask 0x%08x != 0x%08x",
                       (unsigned)qe->misc_select, (unsigned)mask, (unsigned)want_misc);
@@ -506,7 +521,7 @@ teeu_status tu_dcap_verify(const tu_verifier *v, const uint8_t *quote, size_t le
                            const teeu_collateral *c, tu_verdict *out)
 {
     memset(out, 0, sizeof *out);
-    if (v == NULL || v->root == NULL || c == NULL)
+    if (v == NULL || v->root == NULL || v->store == NULL || c == NULL)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "quote verification: no verifier or collateral");
     tu_quote q;
     teeu_status st = tu_quote_parse(quote, len, &q);

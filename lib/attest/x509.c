@@ -103,15 +103,20 @@ teeu_status tu_crl_parse(const uint8_t *data, size_t len, const char *what, X509
         return tu_error(TEEU_ERR_COLLATERAL_FORMAT, "%s: %zu bytes exceeds the CRL size limit",
                         what, len);
     X509_CRL *crl = NULL;
+    /* Text forms may end with a newline or a C string's NUL. */
+    size_t text_len = len;
+    while (text_len > 0 && (data[text_len - 1] == '\n' || data[text_len - 1] == '\r' ||
+                            data[text_len - 1] == ' ' || data[text_len - 1] == '\0'))
+        text_len--;
     if (len > 10 && memcmp(data, "-----BEGIN", 10) == 0) {
         BIO *bio = BIO_new_mem_buf(data, (int)len);
         if (bio != NULL)
             crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
         BIO_free(bio);
-    } else if (tu_all_hex(data, len)) {
+    } else if (tu_all_hex(data, text_len)) {
         uint8_t *der;
         size_t der_len;
-        if (tu_hex_decode((const char *)data, len, &der, &der_len) != TEEU_OK)
+        if (tu_hex_decode((const char *)data, text_len, &der, &der_len) != TEEU_OK)
             return tu_error(TEEU_ERR_COLLATERAL_FORMAT, "%s: bad hex", what);
         const unsigned char *p = der;
         crl = d2i_X509_CRL(NULL, &p, (long)der_len);

@@ -81,6 +81,9 @@ teeu_status tu_rsa_oaep_decrypt(const teeu_key *priv, const uint8_t *in, size_t 
                                 uint8_t **out, size_t *out_len);
 
 /* ---- AES-GCM (128/256 by key length), 12-byte nonce, 16-byte tag -------- */
+/* Only 12-byte nonces and 16-byte tags exist here: code parsing a peer's
+ * SymmetricSecret must refuse other initial_vector / cmac lengths before
+ * filling these fixed-size fields. */
 
 #define TU_GCM_NONCE_LEN 12
 #define TU_GCM_TAG_LEN 16
@@ -212,6 +215,22 @@ uint64_t tu_stream_segments_done(const tu_stream *s);
 teeu_status tu_stream_sealed_len(uint64_t pt_len, size_t segment_size, uint64_t *out);
 /** Frees the stream, cleansing its key schedule. NULL is a no-op. */
 void tu_stream_free(tu_stream *s);
+
+/**
+ * Seals a whole in-memory plaintext as one stream (header and segments,
+ * tu_stream_sealed_len bytes). *out: free with free().
+ */
+teeu_status tu_stream_seal_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
+                               size_t segment_size, const uint8_t *pt, size_t pt_len, uint8_t **out,
+                               size_t *out_len);
+/**
+ * Opens a whole in-memory stream; the last segment in the buffer is taken
+ * as the final one, so a stream cut anywhere fails (TEEU_ERR_DECRYPT, or
+ * TEEU_ERR_STREAM_TRUNCATED when shorter than a header and one tag).
+ * *out is secret: free with tu_free_secret(*out, *out_len).
+ */
+teeu_status tu_stream_open_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
+                               const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len);
 
 /* ---- randomness ---------------------------------------------------------- */
 

@@ -318,3 +318,102 @@ void tu_stream_free(tu_stream *s)
     tu_wipe(s, sizeof *s);
     free(s);
 }
+
+/* ---- whole-buffer helpers ------------------------------------------------------ */
+
+teeu_status tu_stream_seal_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
+                               size_t segment_size, const uint8_t *pt, size_t pt_len, uint8_t **out,
+                               size_t *out_len)
+{
+    if (out == NULL || out_len == NULL || (pt == NULL && pt_len > 0))
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "stream seal: NULL argument");
+    *out = NULL;
+    *out_len = 0;
+    uint64_t total = 0;
+    teeu_status st = tu_stream_sealed_len(pt_len, segment_size, &total);
+    if (st != TEEU_OK)
+        return st;
+    if (total > SIZE_MAX)
+        return tu_error(TEEU_ERR_OVERFLOW, "sealed stream of %zu bytes does not fit in memory", pt_len);
+    uint8_t *buf = malloc((size_t)total);
+    if (buf == NULL)
+        return tu_error(TEEU_ERR_NOMEM, "out of memory for a %llu-byte sealed stream", (unsigned long long)total);
+    tu_stream *s = NULL;
+    st = tu_stream_seal_init(key, aad, aad_len, segment_size, buf, &s);
+    size_t seg = st == TEEU_OK ? tu_stream_segment_size(s) : 0;
+    size_t in_off = 0, out_off = TU_STREAM_HEADER_LEN;
+    while (st == TEEU_OK) {
+        size_t n = pt_len - in_off < seg ? pt_len - in_off : seg;
+        bool final = in_off + n == pt_len;
+        st = tu_stream_seal_segment(s, pt ? pt + in_off : NULL, n, final, buf + out_off);
+        in_off += n;
+        out_off += n + TU_GCM_TAG_LEN;
+        if (final)
+            break;
+    }
+    if (st == TEEU_OK)
+        st = tu_stream_finish(s);
+    tu_stream_free(s);
+    if (st != TEEU_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *out_len = out_off;
+    return TEEU_OK;
+}
+
+teeu_status tu_stream_open_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
+                               const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+    if (out == NULL || out_len == NULL || (in == NULL && in_len > 0))
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "stream open: NULL argument");
+    *out = NULL;
+    *out_len = 0;
+    if (in_len < TU_STREAM_HEADER_LEN + TU_GCM_TAG_LEN)
+        return tu_error(TEEU_ERR_STREAM_TRUNCATED,
+                        "encrypted stream of %zu bytes is shorter than a header and one tag (%d bytes)", in_len,
+                        TU_STREAM_HEADER_LEN + TU_GCM_TAG_LEN);
+    tu_stream *s = NULL;
+    teeu_status st = tu_stream_open_init(key, aad, aad_len, in, &s);
+    if (st != TEEU_OK)
+        return st;
+    size_t unit = tu_stream_segment_size(s) + TU_GCM_TAG_LEN;
+    size_t body = in_len - TU_STREAM_HEADER_LEN;
+    /* Room for every chunk's plaintext: full chunks hold unit - tag bytes, the
+     * last (possibly short, even shorter than a tag) chunk what is left. */
+    size_t full = (body - 1) / unit;
+    size_t last = body - full * unit;
+    size_t pt_cap = full * (unit - TU_GCM_TAG_LEN) + (last > TU_GCM_TAG_LEN ? last - TU_GCM_TAG_LEN : 0);
+    uint8_t *buf = malloc(pt_cap ? pt_cap : 1);
+    if (buf == NULL) {
+        tu_stream_free(s);
+        return tu_error(TEEU_ERR_NOMEM, "out of memory opening a %zu-byte stream", in_len);
+    }
+    size_t in_off = TU_STREAM_HEADER_LEN, out_off = 0;
+    while (st == TEEU_OK && in_off < in_len) {
+        size_t n = in_len - in_off < unit ? in_len - in_off : unit;
+        bool final = in_off + n == in_len;
+        /* OpenSSL's assembly writes the output, where sanitizers cannot see
+         * an overrun: check the room explicitly. */
+        if (n > TU_GCM_TAG_LEN && n - TU_GCM_TAG_LEN > pt_cap - out_off) {
+            st = tu_error(TEEU_ERR_INTERNAL_BUG, "stream open: output bound miscomputed (%zu > %zu)",
+                          n - TU_GCM_TAG_LEN, pt_cap - out_off);
+            break;
+        }
+        st = tu_stream_open_segment(s, in + in_off, n, final, buf + out_off);
+        in_off += n;
+        if (st == TEEU_OK)
+            out_off += n - TU_GCM_TAG_LEN;
+    }
+    if (st == TEEU_OK)
+        st = tu_stream_finish(s);
+    tu_stream_free(s);
+    if (st != TEEU_OK) {
+        tu_free_secret(buf, pt_cap);
+        return st;
+    }
+    *out = buf;
+    *out_len = out_off;
+    return TEEU_OK;
+}

@@ -149,11 +149,13 @@ teeu_status tu_am_get_compute_meta(tu_rpc_channel *ch, const tu_wire_task *task,
         st = tu_wire_compute_meta_user_data(params.data, params.len, pem, user_data);
         if (st == TEEU_OK)
             st = report_fn(report_ctx, user_data, &report);
+        if (st == TEEU_OK && report.len == 0)
+            st = tu_error(TEEU_ERR_INVALID_ARGUMENT, "the report hook produced an empty report");
         if (st != TEEU_OK)
             st = tu_error_context(st, "GetComputeMeta: producing the attestation report");
     }
     if (st == TEEU_OK)
-        st = tu_wire_build_get_compute_meta(params.data, params.len, pem, report_fn ? report.data : NULL,
+        st = tu_wire_build_get_compute_meta(params.data, params.len, pem, report.len ? report.data : NULL,
                                             report.len, &req);
     tu_rpc_call_opts o = call_opts(opts, true);
     if (st == TEEU_OK)

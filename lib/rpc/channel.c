@@ -338,13 +338,12 @@ static long select_http_version(const tu_rpc_channel *ch, const tu_rpc_handle *h
 
 /* ---- one call attempt ------------------------------------------------------ */
 
-typedef void (*tu_rpc_rewind_fn)(void *ctx);
-
 typedef struct call_ctx {
     tu_rpc_channel *ch;
     const char *method;
-    /* Framed request size when known in advance (single-message calls), else -1. */
-    curl_off_t body_len;
+    /* The whole framed request of a single-message call, else NULL. */
+    const uint8_t *body;
+    size_t body_len;
 
     /* request side */
     tu_rpc_produce_fn produce;
@@ -558,8 +557,11 @@ static bool dropped_after_handshake(const call_ctx *c, CURLcode rc, long new_con
     if (c->ch->plaintext || new_connections <= 0 || c->http_status != 0)
         return false;
     switch (rc) {
-    case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
+        /* Only when the connection ended under the stream, not a reset of
+         * the stream alone (which an early gRPC error answer may bring). */
+        return strstr(c->curl_err, "underlying") != NULL;
+    case CURLE_HTTP2:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
@@ -602,6 +604,12 @@ static teeu_status map_curl_error(const call_ctx *c, CURLcode rc, long new_conne
                         "TLS with %s failed (gRPC %s): %s; check the CA file, the server certificate and the "
                         "client certificate/key",
                         ch->endpoint, c->method, detail);
+    if (rc == CURLE_HTTP2_STREAM && c->http_status == 0)
+        return tu_error(TEEU_ERR_PROTOCOL,
+                        "gRPC %s to %s: the server reset the call before any answer arrived (%s); servers do this "
+                        "after an early error such as UNIMPLEMENTED, whose status libcurl before 8.0 may drop: "
+                        "check that the server implements %s",
+                        c->method, ch->endpoint, detail, c->method);
     return tu_error(TEEU_ERR_PROTOCOL, "gRPC %s to %s failed at the HTTP/2 level: %s", c->method, ch->endpoint,
                     detail);
 }
@@ -632,11 +640,17 @@ static teeu_status set_options(CURL *h, call_ctx *c, struct curl_slist *headers,
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_SHARE, ch->share);
     SET(CURLOPT_POST, 1L);
-    /* A known size lets the last DATA frame carry END_STREAM: servers may
-     * answer a unary call before the client half-closes, and libcurl 7.88
-     * loses response headers that arrive while it still waits to learn the
-     * end of the upload from the read callback. */
-    SET(CURLOPT_POSTFIELDSIZE_LARGE, c->body_len);
+    if (c->body) {
+        /* The whole request in memory goes out with its headers, so the
+         * upload is over before the server can answer: servers may answer a
+         * unary call before the half-close, and libcurl 7.88 loses response
+         * headers that arrive while it is still uploading. */
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+        SET(CURLOPT_POSTFIELDS, (const char *)c->body);
+    } else {
+        SET(CURLOPT_POSTFIELDS, (const char *)NULL);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    }
     SET(CURLOPT_READFUNCTION, read_cb);
     SET(CURLOPT_READDATA, c);
     SET(CURLOPT_WRITEFUNCTION, write_cb);
@@ -778,7 +792,10 @@ static teeu_status call_once(call_ctx *c, int64_t remaining_ms, bool retry_unava
                       c->ch->endpoint);
     } else if (c->cb_status != TEEU_OK) {
         st = tu_error_context(c->cb_status, "gRPC %s to %s", c->method, c->ch->endpoint);
-    } else if (rc != CURLE_OK) {
+    } else if (rc != CURLE_OK && !(c->have_grpc_status && c->grpc_status != TU_GRPC_OK)) {
+        /* (A server that fails a call early may reset the stream after its
+         * trailers-only answer; libcurl 7.88 reports that reset as an
+         * error, but the call's outcome is the status it already sent.) */
         st = map_curl_error(c, rc, connects);
         *retryable = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && !c->producer_started;
     } else {
@@ -807,11 +824,16 @@ static void call_reset(call_ctx *c)
     tu_grpc_deframer_init(&c->deframer, c->ch->max_message, deliver, c);
 }
 
+/*
+ * Runs a call with request messages from produce, or (produce NULL) the
+ * already framed request body. A body can always be sent again; a producer
+ * only if it was never called.
+ */
 static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_produce_fn produce, void *produce_ctx,
-                             tu_rpc_rewind_fn rewind, curl_off_t body_len, tu_grpc_msg_fn consume,
+                             const uint8_t *body, size_t body_len, tu_grpc_msg_fn consume,
                              void *consume_ctx, const tu_rpc_call_opts *opts)
 {
-    if (!ch || !method || method[0] != '/' || !produce)
+    if (!ch || !method || method[0] != '/' || (!produce && !body))
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "gRPC call needs a channel, a \"/pkg.Service/Method\" path and a producer");
     uint32_t timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : ch->default_timeout_ms;
     bool retry_unavailable = opts && opts->retry_unavailable;
@@ -821,6 +843,7 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
     memset(&c, 0, sizeof c);
     c.ch = ch;
     c.method = method;
+    c.body = body;
     c.body_len = body_len;
     c.produce = produce;
     c.produce_ctx = produce_ctx;
@@ -841,18 +864,17 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
         bool retryable = false;
         bool redo = false;
         st = call_once(&c, remaining, retry_unavailable, &retryable, &redo);
-        if (redo && !redone && (!c.producer_started || rewind)) {
+        bool replayable = c.body || !c.producer_started;
+        if (redo && !redone && replayable) {
             /* Not an attempt: the request reached no gRPC server. */
             redone = true;
             attempt--;
-            if (rewind)
-                rewind(produce_ctx);
             call_reset(&c);
             continue;
         }
         if (st == TEEU_OK || !retryable || attempt >= ch->max_retries)
             break;
-        if (c.producer_started && !rewind)
+        if (!replayable)
             break;
         uint64_t backoff = (uint64_t)ch->retry_backoff_ms << (attempt < 16 ? attempt : 16);
         if ((int64_t)backoff >= deadline - now_ms())
@@ -860,8 +882,6 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
         tu_log(TEEU_LOG_INFO, "gRPC %s to %s failed (%s); retrying in %llu ms", method, ch->endpoint,
                teeu_status_str(st), (unsigned long long)backoff);
         sleep_ms((uint32_t)backoff);
-        if (rewind)
-            rewind(produce_ctx);
         call_reset(&c);
     }
     tu_grpc_deframer_free(&c.deframer);
@@ -873,42 +893,30 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
 teeu_status tu_rpc_call(tu_rpc_channel *ch, const char *method, tu_rpc_produce_fn produce, void *produce_ctx,
                         tu_grpc_msg_fn consume, void *consume_ctx, const tu_rpc_call_opts *opts)
 {
-    return call_impl(ch, method, produce, produce_ctx, NULL, -1, consume, consume_ctx, opts);
+    return call_impl(ch, method, produce, produce_ctx, NULL, 0, consume, consume_ctx, opts);
 }
 
 /* ---- unary and single-request helpers ------------------------------------ */
 
-typedef struct single_req {
-    const uint8_t *msg;
-    size_t len;
-    bool sent;
-} single_req;
-
-static teeu_status single_produce(void *ud, const uint8_t **msg, size_t *len, bool *done)
+/* Frames one request message into a fresh buffer (free with free()). */
+static teeu_status frame_single(const uint8_t *req, size_t req_len, uint8_t **out, size_t *out_len)
 {
-    single_req *r = ud;
-    if (r->sent) {
-        *done = true;
-        return TEEU_OK;
+    size_t total = 0;
+    if (tu_add_overflows(req_len, TU_GRPC_FRAME_HEADER_LEN, &total))
+        return tu_error(TEEU_ERR_OVERFLOW, "gRPC request of %zu bytes is too large", req_len);
+    uint8_t *buf = malloc(total);
+    if (!buf)
+        return tu_error(TEEU_ERR_NOMEM, "out of memory framing a %zu-byte gRPC request", req_len);
+    teeu_status st = tu_grpc_frame_header(req_len, buf);
+    if (st != TEEU_OK) {
+        free(buf);
+        return st;
     }
-    static const uint8_t empty[1] = {0};
-    *msg = r->len ? r->msg : empty;
-    *len = r->len;
-    r->sent = true;
+    if (req_len)
+        memcpy(buf + TU_GRPC_FRAME_HEADER_LEN, req, req_len);
+    *out = buf;
+    *out_len = total;
     return TEEU_OK;
-}
-
-static curl_off_t single_body_len(size_t req_len)
-{
-    /* Larger than the framing allows: let the producer report the error. */
-    if (req_len > TU_GRPC_MAX_FRAME_PAYLOAD)
-        return -1;
-    return (curl_off_t)req_len + TU_GRPC_FRAME_HEADER_LEN;
-}
-
-static void single_rewind(void *ud)
-{
-    ((single_req *)ud)->sent = false;
 }
 
 typedef struct single_resp {
@@ -929,11 +937,14 @@ teeu_status tu_rpc_unary(tu_rpc_channel *ch, const char *method, const uint8_t *
 {
     if (!resp || (!req && req_len))
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_rpc_unary: request and response buffers are required");
-    single_req r = {req, req_len, false};
     single_resp out = {resp, 0};
     size_t start = resp->len;
-    teeu_status st = call_impl(ch, method, single_produce, &r, single_rewind, single_body_len(req_len),
-                                single_consume, &out, opts);
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    teeu_status st = frame_single(req, req_len, &body, &body_len);
+    if (st == TEEU_OK)
+        st = call_impl(ch, method, NULL, NULL, body, body_len, single_consume, &out, opts);
+    free(body);
     if (st == TEEU_OK && out.count != 1)
         st = tu_error(TEEU_ERR_PROTOCOL, "gRPC %s to %s: unary call succeeded without a response message", method,
                       ch->endpoint);
@@ -947,9 +958,13 @@ teeu_status tu_rpc_server_stream(tu_rpc_channel *ch, const char *method, const u
 {
     if (!req && req_len)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_rpc_server_stream: request is NULL");
-    single_req r = {req, req_len, false};
-    return call_impl(ch, method, single_produce, &r, single_rewind, single_body_len(req_len), consume, ctx,
-                     opts);
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    teeu_status st = frame_single(req, req_len, &body, &body_len);
+    if (st == TEEU_OK)
+        st = call_impl(ch, method, NULL, NULL, body, body_len, consume, ctx, opts);
+    free(body);
+    return st;
 }
 
 teeu_status tu_rpc_client_stream(tu_rpc_channel *ch, const char *method, tu_rpc_produce_fn produce, void *ctx,
@@ -959,7 +974,7 @@ teeu_status tu_rpc_client_stream(tu_rpc_channel *ch, const char *method, tu_rpc_
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "tu_rpc_client_stream: response buffer is required");
     single_resp out = {resp, 0};
     size_t start = resp->len;
-    teeu_status st = call_impl(ch, method, produce, ctx, NULL, -1, single_consume, &out, opts);
+    teeu_status st = call_impl(ch, method, produce, ctx, NULL, 0, single_consume, &out, opts);
     if (st == TEEU_OK && out.count != 1)
         st = tu_error(TEEU_ERR_PROTOCOL, "gRPC %s to %s: call succeeded without a response message", method,
                       ch->endpoint);

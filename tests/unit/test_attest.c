@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "attest/attest_internal.h"
@@ -158,6 +159,27 @@ START_TEST(tamper_quote)
     ck_assert_status(verify_flipped(OFF_QE_AUTH + 3, 0x01), TEEU_ERR_QUOTE_SIGNATURE);
     ck_assert_ptr_nonnull(strstr(teeu_last_error(), "bind the attestation key"));
     ck_assert_status(verify_flipped(OFF_SIG + 10, 0x01), TEEU_ERR_QUOTE_SIGNATURE);
+}
+END_TEST
+
+/* Every flipped byte before the certificate data is refused; none crashes. */
+START_TEST(every_byte_flip_refused)
+{
+    tu_quote q;
+    ck_assert_ok(tu_quote_parse(sample_quote, sample_quote_len, &q));
+    size_t cert_off = (size_t)(q.cert_data - sample_quote);
+    teeu_collateral *c = sample_collateral();
+    uint8_t *t = tu_memdup(sample_quote, sample_quote_len);
+    for (size_t i = 0; i < sample_quote_len; i += (i < cert_off ? 3 : 41)) {
+        t[i] ^= 0x20;
+        tu_verdict v;
+        teeu_status st = verify_intel(t, sample_quote_len, c, SAMPLE_TIME, &v);
+        if (i < cert_off)
+            ck_assert_msg(st != TEEU_OK, "flip at byte %zu accepted", i);
+        t[i] ^= 0x20;
+    }
+    free(t);
+    teeu_collateral_free(c);
 }
 END_TEST
 
@@ -358,6 +380,66 @@ START_TEST(certificate_and_extension_truncations)
 }
 END_TEST
 
+START_TEST(oversized_inputs)
+{
+    tu_quote q;
+    ck_assert_ok(tu_quote_parse(sample_quote, sample_quote_len, &q));
+    /* Ten copies of the chain: too many certificates. */
+    size_t n = q.cert_data_len * 10;
+    char *many = malloc(n);
+    for (int i = 0; i < 10; i++)
+        memcpy(many + (size_t)i * q.cert_data_len, q.cert_data, q.cert_data_len);
+    STACK_OF(X509) *chain = NULL;
+    ck_assert_status(tu_pem_chain_parse(many, n, "test", &chain), TEEU_ERR_CERT_CHAIN);
+    free(many);
+    /* A chain text above the size bound. */
+    size_t big = (size_t)300 << 10;
+    char *huge = malloc(big);
+    memset(huge, 'A', big);
+    memcpy(huge, q.cert_data, q.cert_data_len);
+    ck_assert_status(tu_pem_chain_parse(huge, big, "test", &chain), TEEU_ERR_CERT_CHAIN);
+    /* A quote whose certification data is that large (valid lengths throughout). */
+    size_t qlen = 436 + 576 + 2 + 32 + 6 + big;
+    uint8_t *qb = calloc(1, qlen);
+    memcpy(qb, sample_quote, 436 + 576 + 2 + 32);
+    uint32_t sig_len = (uint32_t)(qlen - 436), cert_len = (uint32_t)big;
+    memcpy(qb + 432, &sig_len, 4); /* little-endian host */
+    qb[436 + 576 + 2 + 32] = 5;
+    memcpy(qb + 436 + 576 + 2 + 32 + 2, &cert_len, 4);
+    memcpy(qb + 436 + 576 + 2 + 32 + 6, huge, big);
+    ck_assert_ok(tu_quote_parse(qb, qlen, &q));
+    teeu_collateral *c = sample_collateral();
+    tu_verdict v;
+    ck_assert_status(verify_intel(qb, qlen, c, SAMPLE_TIME, &v), TEEU_ERR_CERT_CHAIN);
+    teeu_collateral_free(c);
+    free(qb);
+    free(huge);
+    /* Collateral JSON above its bound, and a CRL that is not one. */
+    size_t cbig = (size_t)9 << 20;
+    char *cj = malloc(cbig);
+    memset(cj, ' ', cbig);
+    teeu_collateral *cc = NULL;
+    ck_assert_status(teeu_collateral_parse(cj, cbig, &cc), TEEU_ERR_COLLATERAL_FORMAT);
+    free(cj);
+    X509_CRL *crl = NULL;
+    ck_assert_status(tu_crl_parse((const uint8_t *)"3082", 4, "test", &crl), TEEU_ERR_COLLATERAL_FORMAT);
+    ck_assert_status(tu_crl_parse((const uint8_t *)"zz", 2, "test", &crl), TEEU_ERR_COLLATERAL_FORMAT);
+    /* Hex with a trailing newline (as a PCCS may send it) is fine. */
+    teeu_collateral *sc = sample_collateral();
+    char *hex = NULL;
+    ck_assert_ok(tu_hex_encode(sc->root_crl_der, sc->root_crl_der_len, false, &hex));
+    size_t hl = strlen(hex);
+    char *nl = malloc(hl + 2);
+    memcpy(nl, hex, hl);
+    nl[hl] = '\n';
+    ck_assert_ok(tu_crl_parse((const uint8_t *)nl, hl + 1, "test", &crl));
+    X509_CRL_free(crl);
+    free(nl);
+    free(hex);
+    teeu_collateral_free(sc);
+}
+END_TEST
+
 START_TEST(collateral_truncations)
 {
     for (size_t n = 0; n < sample_coll_len; n += 211) {
@@ -460,6 +542,16 @@ START_TEST(simulation_end_to_end)
     /* A simulation root without simulation on is refused outright. */
     ck_assert_status(verify_sim(q, len, tu_sim_collateral_json(a), tu_sim_root_pem(a), false, NULL, &r),
                      TEEU_ERR_SIMULATION_ONLY);
+    /* open() loads an existing authority (same root) and creates a missing one. */
+    tu_sim_authority *same = NULL;
+    ck_assert_ok(tu_sim_authority_open(sim_dir, &same));
+    ck_assert_str_eq(tu_sim_root_pem(same), tu_sim_root_pem(a));
+    tu_sim_authority_free(same);
+    char fresh[128];
+    snprintf(fresh, sizeof fresh, "%s/new", sim_dir);
+    ck_assert_ok(tu_sim_authority_open(fresh, &same));
+    ck_assert_str_ne(tu_sim_root_pem(same), tu_sim_root_pem(a));
+    tu_sim_authority_free(same);
     /* Another authority's root does not accept this authority's quote. */
     tu_sim_authority *b = NULL;
     ck_assert_ok(tu_sim_authority_load(sim_dir2, &b));
@@ -563,6 +655,154 @@ START_TEST(collateral_chain_rooted_elsewhere)
 }
 END_TEST
 
+/* Re-signs crafted TCB info / QE identity bodies with the authority's TCB key. */
+static EVP_PKEY *load_tcb_key(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/tcb_signer.key", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    ck_assert_ptr_nonnull(k);
+    return k;
+}
+
+static teeu_status verify_crafted(tu_sim_authority *a, EVP_PKEY *key, const uint8_t *q, size_t len,
+                                  const char *tcb_info, const char *qe_identity, tu_verdict *v)
+{
+    teeu_collateral *c = NULL;
+    const char *cj = tu_sim_collateral_json(a);
+    ck_assert_ok(teeu_collateral_parse(cj, strlen(cj), &c));
+    if (tcb_info != NULL) {
+        free(c->tcb_info);
+        c->tcb_info = tu_strdup(tcb_info);
+        c->tcb_info_len = strlen(tcb_info);
+        ck_assert_ok(tu_ecdsa_sign_raw(key, (const uint8_t *)tcb_info, c->tcb_info_len, c->tcb_info_sig));
+    }
+    if (qe_identity != NULL) {
+        free(c->qe_identity);
+        c->qe_identity = tu_strdup(qe_identity);
+        c->qe_identity_len = strlen(qe_identity);
+        ck_assert_ok(tu_ecdsa_sign_raw(key, (const uint8_t *)qe_identity, c->qe_identity_len,
+                                       c->qe_identity_sig));
+    }
+    teeu_attest_options o;
+    teeu_attest_options_init(&o);
+    o.simulation = true;
+    o.sim_root_pem = tu_sim_root_pem(a);
+    tu_verifier ver;
+    ck_assert_ok(tu_verifier_init(&ver, &o));
+    teeu_status st = tu_dcap_verify(&ver, q, len, c, v);
+    tu_verifier_clear(&ver);
+    teeu_collateral_free(c);
+    return st;
+}
+
+#define TCB_HEAD "{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2099-01-01T00:00:00Z\",\"fmspc\":\"00906ED50000\",\"pceId\":\"0000\",\"tcbType\":0,\"tcbLevels\":"
+#define COMPS16(a, b) "[{\"svn\":" #a "},{\"svn\":" #b "},{\"svn\":3},{\"svn\":3},{\"svn\":255},{\"svn\":255},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0},{\"svn\":0}]"
+
+START_TEST(crafted_collateral_bodies)
+{
+    make_sim_dirs();
+    tu_sim_authority *a = NULL;
+    ck_assert_ok(tu_sim_authority_load(sim_dir, &a));
+    EVP_PKEY *key = load_tcb_key(sim_dir);
+    uint8_t *q;
+    size_t len;
+    sim_quote(a, false, &q, &len);
+    tu_verdict v;
+    /* Level selection: the first level at or below the platform wins (v3). */
+    const char *levels =
+        TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(5, 4) ",\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"},"
+                 "{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(4, 4) ",\"pcesvn\":14},\"tcbStatus\":\"SWHardeningNeeded\"},"
+                 "{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(4, 4) ",\"pcesvn\":13},\"tcbStatus\":\"ConfigurationNeeded\",\"advisoryIDs\":[\"X-2\",\"X-1\",\"X-2\"]},"
+                 "{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 1) ",\"pcesvn\":1},\"tcbStatus\":\"OutOfDate\"}]}";
+    ck_assert_ok(verify_crafted(a, key, q, len, levels, NULL, &v));
+    ck_assert_str_eq(v.platform_status, "ConfigurationNeeded");
+    ck_assert_uint_eq(v.advisory_count, 2);
+    ck_assert_str_eq(v.advisories[0], "X-1");
+    /* TCB info v2 level format. */
+    const char *v2 =
+        "{\"version\":2,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2099-01-01T00:00:00Z\","
+        "\"fmspc\":\"00906ed50000\",\"pceId\":\"0000\",\"tcbLevels\":[{\"tcb\":{\"sgxtcbcomp01svn\":4,"
+        "\"sgxtcbcomp02svn\":4,\"sgxtcbcomp03svn\":3,\"sgxtcbcomp04svn\":3,\"sgxtcbcomp05svn\":255,"
+        "\"sgxtcbcomp06svn\":255,\"sgxtcbcomp07svn\":0,\"sgxtcbcomp08svn\":0,\"sgxtcbcomp09svn\":0,"
+        "\"sgxtcbcomp10svn\":0,\"sgxtcbcomp11svn\":0,\"sgxtcbcomp12svn\":0,\"sgxtcbcomp13svn\":0,"
+        "\"sgxtcbcomp14svn\":0,\"sgxtcbcomp15svn\":0,\"sgxtcbcomp16svn\":0,\"pcesvn\":13},"
+        "\"tcbStatus\":\"OutOfDateConfigurationNeeded\"}]}";
+    ck_assert_ok(verify_crafted(a, key, q, len, v2, NULL, &v));
+    ck_assert_str_eq(v.platform_status, "OutOfDateConfigurationNeeded");
+
+    struct { const char *body; teeu_status want; const char *msg; } bad[] = {
+        {TCB_HEAD "[]}", TEEU_ERR_TCB_STATUS, "no TCB level"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(9, 9) ",\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_TCB_STATUS, "no TCB level"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 1) ",\"pcesvn\":13},\"tcbStatus\":\"Great\"}]}",
+         TEEU_ERR_TCB_STATUS, "unknown tcbStatus"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 256) ",\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_COLLATERAL_FORMAT, "svn"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":[{\"svn\":1}],\"pcesvn\":13},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_COLLATERAL_FORMAT, "16"},
+        {TCB_HEAD "[{\"tcb\":{\"sgxtcbcomponents\":" COMPS16(1, 1) "},\"tcbStatus\":\"UpToDate\"}]}",
+         TEEU_ERR_COLLATERAL_FORMAT, "pcesvn"},
+        {TCB_HEAD "{}}", TEEU_ERR_COLLATERAL_FORMAT, "tcbLevels"},
+        {"{\"id\":\"TDX\",\"version\":3}", TEEU_ERR_COLLATERAL_FORMAT, "TDX"},
+        {"{\"version\":3,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2021-01-01T00:00:00Z\",\"fmspc\":\"00906ED50000\",\"pceId\":\"0000\",\"tcbLevels\":[]}",
+         TEEU_ERR_COLLATERAL_EXPIRED, "TCB info nextUpdate 2021-01-01T00:00:00Z"},
+        {"{\"version\":3,\"issueDate\":\"2020-01-01T00:00:00Z\",\"nextUpdate\":\"2099-01-01T00:00:00Z\",\"fmspc\":\"00906ED50001\",\"pceId\":\"0000\",\"tcbLevels\":[]}",
+         TEEU_ERR_TCB_STATUS, "FMSPC"},
+        {"{\"version\":3,\"issueDate\":\"soon\",\"nextUpdate\":\"2099-01-01T00:00:00Z\"}",
+         TEEU_ERR_COLLATERAL_FORMAT, "RFC 3339"},
+        {"[1,2,3", TEEU_ERR_COLLATERAL_FORMAT, "TCB info"},
+    };
+    for (size_t i = 0; i < TU_ARRAY_LEN(bad); i++) {
+        ck_assert_msg(verify_crafted(a, key, q, len, bad[i].body, NULL, &v) == bad[i].want,
+                      "TCB case %zu: %s", i, teeu_last_error());
+        ck_assert_msg(strstr(teeu_last_error(), bad[i].msg) != NULL, "case %zu: %s", i,
+                      teeu_last_error());
+    }
+
+    /* QE identity rules. */
+    tu_quote qq;
+    ck_assert_ok(tu_quote_parse(q, len, &qq));
+    char mrs[65], other[65];
+    tu_hex_encode_to(qq.qe.mr_signer, 32, true, mrs);
+    memset(other, '0', 64);
+    other[64] = '\0';
+    char body[1024];
+    struct { const char *mrsigner; int prod; const char *misc; const char *attr; int svn; teeu_status want; } qe[] = {
+        {mrs, 1, "00000000", "11000000000000000000000000000000", 8, TEEU_OK},
+        {other, 1, "00000000", "11000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 2, "00000000", "11000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 1, "01000000", "11000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 1, "00000000", "13000000000000000000000000000000", 8, TEEU_ERR_QE_IDENTITY},
+        {mrs, 1, "00000000", "11000000000000000000000000000000", 9, TEEU_ERR_QE_IDENTITY},
+    };
+    for (size_t i = 0; i < TU_ARRAY_LEN(qe); i++) {
+        snprintf(body, sizeof body,
+                 "{\"id\":\"QE\",\"version\":2,\"issueDate\":\"2020-01-01T00:00:00Z\","
+                 "\"nextUpdate\":\"2099-01-01T00:00:00Z\",\"miscselect\":\"%s\",\"miscselectMask\":\"FFFFFFFF\","
+                 "\"attributes\":\"%s\",\"attributesMask\":\"FBFFFFFFFFFFFFFF0000000000000000\","
+                 "\"mrsigner\":\"%s\",\"isvprodid\":%d,\"tcbLevels\":[{\"tcb\":{\"isvsvn\":%d},"
+                 "\"tcbStatus\":\"SWHardeningNeeded\",\"advisoryIDs\":[\"Q-1\"]}]}",
+                 qe[i].misc, qe[i].attr, qe[i].mrsigner, qe[i].prod, qe[i].svn);
+        ck_assert_msg(verify_crafted(a, key, q, len, NULL, body, &v) == qe[i].want, "QE case %zu: %s",
+                      i, teeu_last_error());
+        if (qe[i].want == TEEU_OK) {
+            ck_assert_str_eq(v.qe_status, "SWHardeningNeeded");
+            ck_assert_uint_eq(v.advisory_count, 1);
+            ck_assert_str_eq(v.advisories[0], "Q-1");
+        }
+    }
+    EVP_PKEY_free(key);
+    free(q);
+    tu_sim_authority_free(a);
+    rm_dir(sim_dir);
+    rm_dir(sim_dir2);
+}
+END_TEST
+
 /* ---- unified attestation reports -------------------------------------------- */
 
 START_TEST(unified_report)
@@ -624,6 +864,57 @@ START_TEST(unified_report)
 }
 END_TEST
 
+START_TEST(unified_report_protobuf)
+{
+    teeu_collateral *c = sample_collateral();
+    char *coll_json = NULL;
+    ck_assert_ok(teeu_collateral_to_json(c, &coll_json));
+    Secretflowapis__V1__Sdc__UnifiedAttestationReport m;
+    ck_assert_ok(tu_ua_report_to_pb(sample_quote, sample_quote_len, coll_json, &m));
+    ck_assert_str_eq(m.str_tee_platform, "SGX_DCAP");
+    /* Over the wire and back. */
+    size_t n = secretflowapis__v1__sdc__unified_attestation_report__get_packed_size(&m);
+    uint8_t *wire = malloc(n);
+    secretflowapis__v1__sdc__unified_attestation_report__pack(&m, wire);
+    tu_ua_report_pb_clear(&m);
+    Secretflowapis__V1__Sdc__UnifiedAttestationReport *back =
+        secretflowapis__v1__sdc__unified_attestation_report__unpack(NULL, n, wire);
+    ck_assert_ptr_nonnull(back);
+    tu_ua_report ua;
+    ck_assert_ok(tu_ua_report_from_pb(back, &ua));
+    teeu_collateral *c2 = NULL;
+    ck_assert_ok(teeu_collateral_parse(ua.collateral_json, ua.collateral_json_len, &c2));
+    tu_verdict v;
+    ck_assert_ok(verify_intel(ua.quote, ua.quote_len, c2, SAMPLE_TIME, &v));
+
+    /* A policy with two attribute sets: the second matches. */
+    Secretflowapis__V1__Sdc__UnifiedAttestationAttributes wrong =
+        SECRETFLOWAPIS__V1__SDC__UNIFIED_ATTESTATION_ATTRIBUTES__INIT;
+    Secretflowapis__V1__Sdc__UnifiedAttestationAttributes right =
+        SECRETFLOWAPIS__V1__SDC__UNIFIED_ATTESTATION_ATTRIBUTES__INIT;
+    wrong.hex_ta_measurement = (char *)"00000000000000000000000000000000"
+                                       "00000000000000000000000000000000";
+    right.hex_ta_measurement = (char *)mrenclave_hex;
+    right.bool_debug_disabled = (char *)"true";
+    Secretflowapis__V1__Sdc__UnifiedAttestationAttributes *sets[2] = {&wrong, &right};
+    Secretflowapis__V1__Sdc__UnifiedAttestationPolicy pol = SECRETFLOWAPIS__V1__SDC__UNIFIED_ATTESTATION_POLICY__INIT;
+    pol.n_main_attributes = 1;
+    pol.main_attributes = sets;
+    ck_assert_status(tu_ua_policy_check_any(&v, &pol), TEEU_ERR_POLICY);
+    pol.n_main_attributes = 2;
+    ck_assert_ok(tu_ua_policy_check_any(&v, &pol));
+    pol.n_main_attributes = 0;
+    ck_assert_status(tu_ua_policy_check_any(&v, &pol), TEEU_ERR_CONFIG);
+
+    tu_ua_report_clear(&ua);
+    teeu_collateral_free(c2);
+    secretflowapis__v1__sdc__unified_attestation_report__free_unpacked(back, NULL);
+    free(wire);
+    free(coll_json);
+    teeu_collateral_free(c);
+}
+END_TEST
+
 START_TEST(cut_member_keeps_raw_bytes)
 {
     /* Odd spacing and escapes must survive: the signature covers the raw bytes. */
@@ -667,15 +958,19 @@ static Suite *attest_suite(void)
     tcase_add_test(tc, real_sample_before_certificates);
     tcase_add_test(tc, tamper_quote);
     tcase_add_test(tc, tamper_pck_certificate);
+    tcase_add_test(tc, every_byte_flip_refused);
     tcase_add_test(tc, tamper_collateral_bodies);
     tcase_add_test(tc, real_sample_policy_rules);
     tcase_add_test(tc, quote_truncations_and_oversize);
     tcase_add_test(tc, certificate_and_extension_truncations);
+    tcase_add_test(tc, oversized_inputs);
     tcase_add_test(tc, collateral_truncations);
     tcase_add_test(tc, simulation_end_to_end);
     tcase_add_test(tc, simulation_revoked_pck);
     tcase_add_test(tc, collateral_chain_rooted_elsewhere);
+    tcase_add_test(tc, crafted_collateral_bodies);
     tcase_add_test(tc, unified_report);
+    tcase_add_test(tc, unified_report_protobuf);
     tcase_add_test(tc, cut_member_keeps_raw_bytes);
     tcase_add_test(tc, rfc3339_times);
     suite_add_tcase(s, tc);

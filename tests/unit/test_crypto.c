@@ -5,6 +5,7 @@
  * Keys are generated at test time (once, before the forked tests run).
  */
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -875,6 +876,21 @@ START_TEST(stream_empty_and_in_place)
     ck_assert_status(tu_stream_open_segment(s, tag_only, sizeof tag_only, false, out), TEEU_ERR_DECRYPT);
     tu_stream_free(s);
 
+    /* A sender that learns the end only after a full segment closes with an empty final one. */
+    uint8_t full[SEG] = {3}, full_ct[SEG + TU_GCM_TAG_LEN], back[SEG];
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, SEG, h, &s));
+    ck_assert_ok(tu_stream_seal_segment(s, full, SEG, false, full_ct));
+    ck_assert_ok(tu_stream_seal_segment(s, NULL, 0, true, tag_only));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+    ck_assert_ok(tu_stream_open_init(key, NULL, 0, h, &s));
+    ck_assert_ok(tu_stream_open_segment(s, full_ct, sizeof full_ct, false, back));
+    ck_assert_mem_eq(back, full, SEG);
+    ck_assert_status(tu_stream_finish(s), TEEU_ERR_STREAM_TRUNCATED);
+    ck_assert_ok(tu_stream_open_segment(s, tag_only, sizeof tag_only, true, out));
+    ck_assert_ok(tu_stream_finish(s));
+    tu_stream_free(s);
+
     /* In place, across two segments. */
     uint8_t buf[2][SEG + TU_GCM_TAG_LEN], orig[2][SEG];
     ck_assert_ok(tu_random(orig, sizeof orig));
@@ -894,6 +910,48 @@ START_TEST(stream_empty_and_in_place)
 }
 END_TEST
 
+START_TEST(stream_whole_buffer_helpers)
+{
+    uint8_t key[32], data[5 * SEG + 7];
+    ck_assert_ok(tu_random(key, sizeof key));
+    ck_assert_ok(tu_random(data, sizeof data));
+    const size_t sizes[] = {0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, sizeof data};
+    for (size_t i = 0; i < TU_ARRAY_LEN(sizes); i++) {
+        uint8_t *ct = NULL, *pt = NULL;
+        size_t ct_len = 0, pt_len = 0;
+        uint64_t want = 0;
+        ck_assert_ok(tu_stream_seal_all(key, stream_aad, sizeof stream_aad, SEG, data, sizes[i], &ct, &ct_len));
+        ck_assert_ok(tu_stream_sealed_len(sizes[i], SEG, &want));
+        ck_assert_uint_eq(ct_len, want);
+        ck_assert_ok(tu_stream_open_all(key, stream_aad, sizeof stream_aad, ct, ct_len, &pt, &pt_len));
+        ck_assert_uint_eq(pt_len, sizes[i]);
+        if (pt_len)
+            ck_assert_mem_eq(pt, data, pt_len);
+        tu_free_secret(pt, pt_len);
+        free(ct);
+    }
+    /* Every cut of a 3.5-segment stream is refused, and so is anything appended. */
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t ct_len = 0, pt_len = 0;
+    ck_assert_ok(tu_stream_seal_all(key, NULL, 0, SEG, data, 3 * SEG + SEG / 2, &ct, &ct_len));
+    for (size_t cut = 0; cut < ct_len; cut++) {
+        teeu_status st = tu_stream_open_all(key, NULL, 0, ct, cut, &pt, &pt_len);
+        ck_assert_msg(st == (cut < TU_STREAM_HEADER_LEN + TU_GCM_TAG_LEN ? TEEU_ERR_STREAM_TRUNCATED : TEEU_ERR_DECRYPT),
+                      "cut at %zu: %s", cut, teeu_status_str(st));
+        ck_assert_ptr_null(pt);
+    }
+    uint8_t *longer = malloc(ct_len + 40);
+    memcpy(longer, ct, ct_len);
+    memset(longer + ct_len, 0, 40);
+    for (size_t extra = 1; extra <= 40; extra += 13)
+        ck_assert_status(tu_stream_open_all(key, NULL, 0, longer, ct_len + extra, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    free(longer);
+    ck_assert_status(tu_stream_open_all(key, stream_aad, sizeof stream_aad, ct, ct_len, &pt, &pt_len),
+                     TEEU_ERR_DECRYPT);
+    free(ct);
+}
+END_TEST
+
 START_TEST(stream_sealed_len)
 {
     uint64_t n;
@@ -907,6 +965,142 @@ START_TEST(stream_sealed_len)
     ck_assert_uint_eq(n, 32 + ((uint64_t)1 << 30) + 256 * 16);
     ck_assert_status(tu_stream_sealed_len(UINT64_MAX, 1, &n), TEEU_ERR_LIMIT);
     ck_assert_status(tu_stream_sealed_len(UINT64_MAX - 10, TU_STREAM_MAX_SEGMENT, &n), TEEU_ERR_LIMIT);
+}
+END_TEST
+
+/* ---- hostile input, threads, NULL arguments ------------------------------------------- */
+
+/* A small deterministic generator so failures reproduce. */
+static uint32_t lcg(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
+
+START_TEST(mutated_pem_never_crashes)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n-";
+    char *pub = NULL;
+    size_t pub_len;
+    ck_assert_ok(teeu_key_public_pem(party, &pub, &pub_len));
+    uint32_t rng = 12345;
+    for (int round = 0; round < 300; round++) {
+        bool use_pub = round % 2 == 1;
+        const char *src = use_pub ? pub : party_pem;
+        size_t len = use_pub ? pub_len : party_pem_len;
+        char *m = tu_memdup(src, len);
+        int edits = 1 + (int)(lcg(&rng) % 4);
+        for (int e = 0; e < edits; e++)
+            m[lcg(&rng) % len] = b64[lcg(&rng) % (sizeof b64 - 1)];
+        size_t cut = round % 7 == 0 ? lcg(&rng) % len : len;
+        teeu_key *k = NULL;
+        teeu_status st = use_pub ? teeu_key_load_public_pem(m, cut, 0, &k)
+                                 : teeu_key_load_private_pem(m, cut, NULL, &k);
+        /* A mutation may leave a loadable key (e.g. a changed CRT value); nothing else is allowed. */
+        ck_assert_msg(st == TEEU_OK || st == TEEU_ERR_KEY_FORMAT || st == TEEU_ERR_KEY_TOO_SMALL,
+                      "round %d: %s: %s", round, teeu_status_str(st), teeu_last_error());
+        ck_assert(st == TEEU_OK ? k != NULL : k == NULL);
+        teeu_key_free(k);
+        free(m);
+    }
+    teeu_free(pub);
+}
+END_TEST
+
+START_TEST(random_stream_input_is_refused)
+{
+    uint8_t key[32] = {1}, h[TU_STREAM_HEADER_LEN], seg[200], out[200];
+    uint32_t rng = 777;
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < sizeof h; i++)
+            h[i] = (uint8_t)lcg(&rng);
+        if (round % 2 == 0) { /* a plausible header: valid magic, version and a small size */
+            memcpy(h, "TS\x01\x00\x00\x00\x00\x40", 8);
+            h[31] = 0;
+        }
+        tu_stream *s = NULL;
+        teeu_status st = tu_stream_open_init(key, NULL, 0, h, &s);
+        if (round % 2 == 1) {
+            ck_assert(st == TEEU_ERR_DECRYPT || st == TEEU_ERR_UNSUPPORTED);
+            ck_assert_ptr_null(s);
+            continue;
+        }
+        ck_assert_ok(st);
+        for (size_t i = 0; i < sizeof seg; i++)
+            seg[i] = (uint8_t)lcg(&rng);
+        size_t len = lcg(&rng) % sizeof seg;
+        ck_assert_status(tu_stream_open_segment(s, seg, len, lcg(&rng) % 2, out), TEEU_ERR_DECRYPT);
+        tu_stream_free(s);
+    }
+}
+END_TEST
+
+static void *thread_work(void *arg)
+{
+    const teeu_key *key = arg;
+    for (int i = 0; i < 5; i++) {
+        uint8_t data[1000], back[1000], skey[32], header[TU_STREAM_HEADER_LEN], ct[1000 + 16];
+        if (tu_random(data, sizeof data) != TEEU_OK || tu_random(skey, sizeof skey) != TEEU_OK)
+            return (void *)1;
+        tu_bytes part = TU_BYTES(data, sizeof data);
+        uint8_t *sig = NULL;
+        size_t sig_len = 0;
+        if (tu_rsa_sign(key, &part, 1, &sig, &sig_len) != TEEU_OK ||
+            tu_rsa_verify(key, &part, 1, sig, sig_len) != TEEU_OK)
+            return (void *)2;
+        free(sig);
+        tu_stream *s = NULL;
+        if (tu_stream_seal_init(skey, NULL, 0, 1000, header, &s) != TEEU_OK ||
+            tu_stream_seal_segment(s, data, sizeof data, true, ct) != TEEU_OK)
+            return (void *)3;
+        tu_stream_free(s);
+        if (tu_stream_open_init(skey, NULL, 0, header, &s) != TEEU_OK ||
+            tu_stream_open_segment(s, ct, sizeof ct, true, back) != TEEU_OK || tu_stream_finish(s) != TEEU_OK)
+            return (void *)4;
+        tu_stream_free(s);
+        if (memcmp(back, data, sizeof data) != 0)
+            return (void *)5;
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_use_of_one_key)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, thread_work, party), 0);
+    for (int i = 0; i < 4; i++) {
+        void *ret = (void *)99;
+        pthread_join(t[i], &ret);
+        ck_assert_ptr_null(ret);
+    }
+}
+END_TEST
+
+START_TEST(null_arguments_are_refused)
+{
+    char id[TEEU_OWNER_ID_LEN + 1];
+    char *pem = NULL;
+    size_t len = 0;
+    teeu_key *k = NULL;
+    ck_assert_status(teeu_key_owner_id(NULL, id), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_owner_id(party, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_public_pem(NULL, &pem, &len), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_private_pem(NULL, NULL, &pem, &len), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_private_file(NULL, NULL, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_private_file("/nonexistent", NULL, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_public_file(NULL, 0, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_public_pem(NULL, 0, 0, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(teeu_key_load_private_pem(party_pem, party_pem_len, NULL, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(k);
+    ck_assert_ptr_null(pem);
+    uint8_t md[32];
+    ck_assert_status(tu_sha256(NULL, 1, md), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_hmac_sha256_sep(NULL, 3, NULL, 0, md), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_uuid4_hex(NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_envelope_seal(party, 16, NULL, 0, NULL, 0, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_seal_init(NULL, NULL, 0, 0, NULL, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    tu_envelope_free(NULL);
 }
 END_TEST
 
@@ -939,6 +1133,9 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, envelope_round_trip_128_and_256);
     tcase_add_test(tc, envelope_rejects_odd_key_length);
     tcase_add_test(tc, random_and_uuid);
+    tcase_add_test(tc, mutated_pem_never_crashes);
+    tcase_add_test(tc, concurrent_use_of_one_key);
+    tcase_add_test(tc, null_arguments_are_refused);
     suite_add_tcase(s, tc);
 
     TCase *ts = tcase_create("stream");
@@ -949,6 +1146,8 @@ static Suite *crypto_suite(void)
     tcase_add_test(ts, stream_failure_poisons_and_lengths_are_checked);
     tcase_add_test(ts, stream_empty_and_in_place);
     tcase_add_test(ts, stream_sealed_len);
+    tcase_add_test(ts, stream_whole_buffer_helpers);
+    tcase_add_test(ts, random_stream_input_is_refused);
     suite_add_tcase(s, ts);
     return s;
 }

@@ -254,6 +254,71 @@ START_TEST(wire_parsers_reject_garbage)
 }
 END_TEST
 
+/* xorshift: reproducible pseudo-random input for the robustness tests. */
+static uint32_t next_rand(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+START_TEST(deframer_random_input_never_overruns)
+{
+    uint32_t seed = 0x9e3779b9u;
+    uint8_t buf[512];
+    for (int round = 0; round < 2000; round++) {
+        size_t n = next_rand(&seed) % sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)next_rand(&seed);
+        /* bias towards plausible frames: flag 0 and small lengths */
+        if (n > 5 && (round & 1)) {
+            buf[0] = 0;
+            buf[1] = buf[2] = buf[3] = 0;
+        }
+        collected c = {0};
+        tu_grpc_deframer d;
+        tu_grpc_deframer_init(&d, 300, collect, &c);
+        teeu_status st = TEEU_OK;
+        for (size_t off = 0; off < n && st == TEEU_OK;) {
+            size_t step = 1 + next_rand(&seed) % 40;
+            if (step > n - off)
+                step = n - off;
+            st = tu_grpc_deframer_feed(&d, buf + off, step);
+            off += step;
+        }
+        if (st == TEEU_OK)
+            st = tu_grpc_deframer_finish(&d);
+        ck_assert(st == TEEU_OK || st == TEEU_ERR_PROTOCOL || st == TEEU_ERR_RESPONSE_TOO_LARGE);
+        for (size_t i = 0; i < c.count && i < 16; i++)
+            ck_assert_uint_le(c.lens[i], 300);
+        tu_grpc_deframer_free(&d);
+        tu_buf_free(&c.all);
+    }
+}
+END_TEST
+
+START_TEST(wire_parsers_random_input)
+{
+    uint32_t seed = 12345;
+    uint8_t buf[256];
+    for (int round = 0; round < 3000; round++) {
+        size_t n = next_rand(&seed) % sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)next_rand(&seed);
+        teeu_status st = tu_wire_parse_register_ins_pub_key(buf, n);
+        ck_assert(st == TEEU_OK || st == TEEU_ERR_PROTOBUF || (st > 300 && st <= 316));
+        st = tu_wire_parse_create_data_with_auth(buf, n);
+        ck_assert(st == TEEU_OK || st == TEEU_ERR_PROTOBUF || (st > 300 && st <= 316));
+        Secretflowapis__V1__Sdc__Dataagent__GetRaCertPemsResponse *r = NULL;
+        const Secretflowapis__V1__Sdc__Dataagent__ReportWithCertPem *pick = NULL;
+        st = tu_wire_parse_get_ra_cert_pems(buf, n, "AB", &r, &pick);
+        if (st == TEEU_OK)
+            protobuf_c_message_free_unpacked(&r->base, NULL);
+    }
+}
+END_TEST
+
 static Suite *rpc_suite(void)
 {
     Suite *s = suite_create("rpc_codec");
@@ -269,6 +334,8 @@ static Suite *rpc_suite(void)
     tcase_add_test(tc, wire_nonce_and_limits);
     tcase_add_test(tc, wire_body_status);
     tcase_add_test(tc, wire_parsers_reject_garbage);
+    tcase_add_test(tc, deframer_random_input_never_overruns);
+    tcase_add_test(tc, wire_parsers_random_input);
     suite_add_tcase(s, tc);
     return s;
 }
