@@ -259,6 +259,7 @@ void tu_grpc_server_config_init(tu_grpc_server_config *cfg)
     cfg->max_connections = 256;
     cfg->max_queue = 1024;
     cfg->max_buffered = 512u << 20;
+    cfg->call_stall_timeout_ms = 60000;
     cfg->idle_timeout_ms = 300000;
     cfg->name = "grpc";
 }
@@ -289,13 +290,10 @@ static void call_fail(tu_grpc_call *call, const char *why)
     pthread_mutex_unlock(&call->mu);
 }
 
-/*
- * Frees a stream's request bytes. Those of buffered (non-incremental) calls
- * count in srv->buffered; an incremental call's partial message is bounded
- * by flow control instead and never counted.
- */
 static void stream_drop_input(stream *s)
 {
+    /* An incremental call's partial message is bounded per call by flow
+     * control, not counted in the server-wide buffered bytes. */
     if (s->call == NULL)
         s->c->srv->buffered -= s->in.len;
     tu_buf_free(&s->in);
@@ -555,9 +553,9 @@ static void finish_stop(tu_grpc_server *srv)
 
 static void job_free(job *j)
 {
+    call_unref(j->call);
     if (j->srv)
         j->srv->buffered -= j->raw_len;
-    call_unref(j->call);
     free(j->raw);
     free(j->msgs);
     tu_buf_free(&j->resp.body);
@@ -700,8 +698,40 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Absolute deadline for a wait of an incremental call; false: none. */
+static bool call_deadline(const tu_grpc_call *call, struct timespec *ts)
+{
+    uint32_t ms = call->srv->cfg.call_stall_timeout_ms;
+    if (ms == 0)
+        return false;
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+    return true;
+}
+
+/* Waits on the call's condition; on a stall past the deadline marks the call failed. */
+static void call_wait(tu_grpc_call *call, bool timed, const struct timespec *deadline, const char *what)
+{
+    if (!timed) {
+        pthread_cond_wait(&call->cv, &call->mu);
+        return;
+    }
+    if (pthread_cond_timedwait(&call->cv, &call->mu, deadline) == ETIMEDOUT && call->error == NULL) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "the client stalled: %s for %u ms", what, call->srv->cfg.call_stall_timeout_ms);
+        call->error = strdup(buf);
+    }
+}
+
 int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
 {
+    struct timespec deadline;
+    bool timed = call_deadline(call, &deadline);
     pthread_mutex_lock(&call->mu);
     size_t mlen = 0;
     for (;;) {
@@ -719,7 +749,7 @@ int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
             pthread_mutex_unlock(&call->mu);
             return 0;
         }
-        pthread_cond_wait(&call->cv, &call->mu);
+        call_wait(call, timed, &deadline, "no request message");
     }
     call->cur.len = 0;
     if (tu_buf_append(&call->cur, call->in.data + call->in_off + GRPC_PREFIX_LEN, mlen) != TEEU_OK) {
@@ -757,9 +787,11 @@ teeu_status tu_grpc_call_send(tu_grpc_call *call, const uint8_t *data, size_t le
                         call->max_message);
     uint8_t prefix[GRPC_PREFIX_LEN] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
                                        (uint8_t)len};
+    struct timespec deadline;
+    bool timed = call_deadline(call, &deadline);
     pthread_mutex_lock(&call->mu);
     while (call->error == NULL && call->out.len - call->out_off > TU_GRPC_CALL_OUT_HIGH)
-        pthread_cond_wait(&call->cv, &call->mu);
+        call_wait(call, timed, &deadline, "not reading the response");
     if (call->error) {
         teeu_status st = tu_error(TEEU_ERR_RPC_CANCELLED, "%s", call->error);
         pthread_mutex_unlock(&call->mu);

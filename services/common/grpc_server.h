@@ -126,6 +126,10 @@ typedef struct tu_grpc_server_config {
     size_t n_methods;
     const tu_grpc_stream_method *stream_methods; /* incremental calls (may be NULL), borrowed */
     size_t n_stream_methods;
+    /* Incremental calls: tu_grpc_call_recv/send fail (TEEU_ERR_TIMEOUT) after
+     * this long without progress, so a stalled client cannot hold a worker
+     * forever. Default 60000; 0 = wait forever. */
+    uint32_t call_stall_timeout_ms;
     void *service_ctx;                /* passed to every handler */
     /* Per worker thread state (may be NULL): init returns the state, or NULL on failure. */
     void *(*worker_init)(void *service_ctx);
