@@ -83,6 +83,7 @@ struct conn {
     bool closed;
     bool idle_closing;   /* GOAWAY sent for idleness; a second timeout closes hard */
     bool close_after_write; /* protocol error: close once the GOAWAY is written */
+    bool draining;       /* our side is shut down; reading until the client closes */
     conn *prev, *next;
 };
 
@@ -346,7 +347,27 @@ static void conn_close(conn *c)
     conn_unref(c);
 }
 
-/* Writes whatever nghttp2 wants to send; closes the connection when done. */
+/*
+ * Ends a connection that has nothing more to say. On plain TCP: shut our
+ * side down and read (discarding) until the client closes, so bytes it sent
+ * meanwhile do not turn our close into a reset that would hide the GOAWAY
+ * from it; a bounded linger, then a hard close. TLS connections close now.
+ */
+static void conn_finish(conn *c)
+{
+    if (c->draining)
+        return;
+    if (c->srv->ssl_ctx != NULL || shutdown(bufferevent_getfd(c->bev), SHUT_WR) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->draining = true;
+    struct timeval linger = {2, 0};
+    bufferevent_set_timeouts(c->bev, &linger, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+/* Writes whatever nghttp2 wants to send; ends the connection when done. */
 static void conn_flush(conn *c)
 {
     if (c->closed)
@@ -370,7 +391,7 @@ static void conn_flush(conn *c)
     }
     if ((c->close_after_write || (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))) &&
         evbuffer_get_length(output) == 0)
-        conn_close(c);
+        conn_finish(c);
 }
 
 static int submit_trailers(nghttp2_session *session, int32_t stream_id, int code_value, const char *message)
@@ -1226,6 +1247,10 @@ static void on_read(struct bufferevent *bev, void *arg)
     conn *c = arg;
     struct evbuffer *input = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(input);
+    if (c->draining) {
+        evbuffer_drain(input, len);
+        return;
+    }
     const uint8_t *data = evbuffer_pullup(input, -1);
     if (len == 0 || data == NULL)
         return;
@@ -1278,7 +1303,7 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
         }
         return;
     }
-    if (c->close_after_write && (events & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+    if ((c->draining || c->close_after_write) && (events & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
         conn_close(c); /* the peer does not take our GOAWAY */
         return;
     }
@@ -1288,10 +1313,17 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
         return;
     }
     if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
-        /* Idle: a GOAWAY first, so the client knows not to send on this connection. */
-        tu_log(TEEU_LOG_DEBUG, "%s: closing idle connection from %s", c->srv->cfg.name, c->peer);
+        /*
+         * Idle: a graceful GOAWAY naming the last stream we processed, and
+         * keep reading, so a request already on its way is refused cleanly
+         * (the client retries it elsewhere) rather than lost in a reset; the
+         * client closes on the GOAWAY, or the next timeout closes hard.
+         */
         bufferevent_enable(bev, EV_READ);
-        if (!c->idle_closing && nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR) == 0) {
+        if (!c->idle_closing &&
+            nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->session),
+                                  NGHTTP2_NO_ERROR, NULL, 0) == 0) {
+            tu_log(TEEU_LOG_DEBUG, "%s: idle connection from %s: GOAWAY", c->srv->cfg.name, c->peer);
             c->idle_closing = true;
             conn_flush(c);
             return;

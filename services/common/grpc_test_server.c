@@ -6,6 +6,8 @@
  *   /teeu.test.Echo/Split    server streaming: one response per request byte
  *   /teeu.test.Echo/Slow     sleeps <request as decimal ms> (<= 5000), answers "done"
  *   /teeu.test.Echo/Fail     fails with code <first byte> and the rest as message
+ *   /teeu.test.Echo/Sink     incremental: reads every message, answers "<n>:<total bytes>"
+ *   /teeu.test.Echo/Pipe     incremental: sends each message back as it arrives
  * Usage: grpc_test_server [--port N] [--workers N] [--max-message N] [--max-buffered N]
  *                         [--idle-timeout-ms N]
  *                         [--tls-cert F --tls-key F [--client-ca F]]
@@ -80,6 +82,45 @@ static void failing(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_res
                          (const char *)req->msgs[0].data + 1);
 }
 
+static void sink(void *ctx, void *ws, tu_grpc_call *call)
+{
+    (void)ctx;
+    (void)ws;
+    size_t n = 0, total = 0;
+    tu_grpc_msg m;
+    int rv;
+    while ((rv = tu_grpc_call_recv(call, &m)) == 1) {
+        n++;
+        total += m.len;
+    }
+    if (rv < 0) {
+        tu_grpc_reply_status(tu_grpc_call_response(call), TU_GRPC_CANCELLED, "%s", teeu_last_error());
+        return;
+    }
+    char out[64];
+    int len = snprintf(out, sizeof out, "%zu:%zu", n, total);
+    if (tu_grpc_call_send(call, (const uint8_t *)out, (size_t)len) != TEEU_OK)
+        tu_grpc_reply_status(tu_grpc_call_response(call), TU_GRPC_CANCELLED, "%s", teeu_last_error());
+}
+
+static void pipe_back(void *ctx, void *ws, tu_grpc_call *call)
+{
+    (void)ctx;
+    (void)ws;
+    tu_grpc_msg m;
+    int rv;
+    while ((rv = tu_grpc_call_recv(call, &m)) == 1)
+        if (tu_grpc_call_send(call, m.data, m.len) != TEEU_OK)
+            break;
+    if (rv != 0)
+        tu_grpc_reply_status(tu_grpc_call_response(call), TU_GRPC_CANCELLED, "%s", teeu_last_error());
+}
+
+static const tu_grpc_stream_method stream_methods[] = {
+    {"/teeu.test.Echo/Sink", sink},
+    {"/teeu.test.Echo/Pipe", pipe_back},
+};
+
 static const tu_grpc_method methods[] = {
     {"/teeu.test.Echo/Unary", echo, false},     {"/teeu.test.Echo/Collect", collect, true},
     {"/teeu.test.Echo/Split", split, false},    {"/teeu.test.Echo/Slow", slow, false},
@@ -92,6 +133,8 @@ int main(int argc, char **argv)
     tu_grpc_server_config_init(&cfg);
     cfg.methods = methods;
     cfg.n_methods = TU_ARRAY_LEN(methods);
+    cfg.stream_methods = stream_methods;
+    cfg.n_stream_methods = TU_ARRAY_LEN(stream_methods);
     cfg.stop_on_signals = true;
     cfg.name = "grpc_test_server";
     for (int i = 1; i + 1 < argc; i += 2) {
