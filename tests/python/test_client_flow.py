@@ -150,3 +150,19 @@ def test_one_client_shared_by_threads(cluster):
     assert st["am_calls"] == 2 + 6 and st["teeu_calls"] == 1 + 6  # warm-up once, then 1 + 1 per put
     got = c.reveal(c.call(f, objs))
     np.testing.assert_array_equal(got, np.average(arrays, axis=1))
+
+
+@pytest.mark.parametrize("kind", ["fortran_big_endian", "strided_reversed", "zero_d"])
+def test_put_reads_any_layout_in_place(cluster, kind):
+    lib = cluster.lib
+    alice = cluster.client("alice")
+    base = np.arange(60, dtype=np.int32).reshape(6, 10)
+    if kind == "fortran_big_endian":
+        a = np.asfortranarray(base.astype(">i4"))
+    elif kind == "strided_reversed":
+        a = base[::2, ::-3]
+    else:
+        a = np.array(7.25)
+    f = Func(lib, "stack", '{"axis":0}')
+    got = alice.reveal(alice.call(f, [alice.put(a, [f])]))
+    np.testing.assert_array_equal(got, np.asarray(a)[None])
