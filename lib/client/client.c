@@ -24,7 +24,7 @@
 #include "crypto/crypto_internal.h"
 #include "ndarray/ndarray_internal.h"
 #include "rpc/authmanager_internal.h"
-#include "teeu/v1/teeu.pb-c.h"
+#include "teeuapis/v1/teeu.pb-c.h"
 
 #define TEEU_SERVICE "/teeu.v1.Teeu/"
 #define DEFAULT_TIMEOUT_MS 30000L

@@ -20,7 +20,7 @@
 #include "kernels.h"
 #include "rpc/authmanager_internal.h"
 #include "secretflowapis/v1/sdc/teeapps.pb-c.h"
-#include "teeu/v1/teeu.pb-c.h"
+#include "teeuapis/v1/teeu.pb-c.h"
 #include "teeud_internal.h"
 
 #define IDENTITY_BITS 3072

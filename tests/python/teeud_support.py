@@ -31,8 +31,8 @@ TAG = 16
 
 def generate_stubs(out_dir):
     pb = ams.generate_stubs(out_dir)
-    pb["teeu_pb2"] = importlib.import_module("teeu.v1.teeu_pb2")
-    pb["teeu_pb2_grpc"] = importlib.import_module("teeu.v1.teeu_pb2_grpc")
+    pb["teeu_pb2"] = importlib.import_module("teeuapis.v1.teeu_pb2")
+    pb["teeu_pb2_grpc"] = importlib.import_module("teeuapis.v1.teeu_pb2_grpc")
     return pb
 
 
