@@ -149,7 +149,7 @@ TEEU_API void teeu_put_options_init(teeu_put_options *opts);
  * (with zstd on, the compressed encoding is made first and sealed). At
  * least one function must be allowed (TEEU_ERR_INVALID_ARGUMENT). After
  * the first put, a put costs 2 round trips (CreateDataWithAuth, PutObject)
- * and 3 RSA private-key operations (see teeu_client_get_stats).
+ * and 2 RSA private-key operations (see teeu_client_get_stats).
  * Free *obj with teeu_object_free.
  */
 TEEU_API teeu_status teeu_put(teeu_client *client, const teeu_ndarray *arr,

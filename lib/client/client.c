@@ -627,6 +627,7 @@ typedef struct put_stream {
     bool first_sent;
     uint8_t *buf;              /* SEG_PREFIX_ROOM + seg + tag */
     uint64_t sent;
+    const tu_buf *data_auth;   /* the signed DataAuth sent to the AuthManager */
 } put_stream;
 
 static size_t put_varint(uint8_t *p, uint64_t v)
@@ -705,6 +706,12 @@ static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool
     return TEEU_OK;
 }
 
+/*
+ * The put header carries the DataAuth the owner already signed for the
+ * AuthManager; the TEEU checks that signature with the owner's public key,
+ * so a put needs no RSA signature of its own (2 private-key operations per
+ * put in all: the segment and DataAuth signatures of CreateDataWithAuth).
+ */
 static teeu_status put_header_msg(put_stream *ps)
 {
     teeu_client *c = ps->c;
@@ -717,34 +724,29 @@ static teeu_status put_header_msg(put_stream *ps)
     h.plaintext_size = ps->total;
     h.segment_size = ps->seg;
     h.timestamp_ms = now_ms(CLOCK_REALTIME);
-    uint8_t *hb = NULL, *sig = NULL;
-    size_t hl = 0, sl = 0;
+    h.data_auth.data = ps->data_auth->data;
+    h.data_auth.len = ps->data_auth->len;
+    uint8_t *hb = NULL;
+    size_t hl = 0;
     teeu_status st = pack_msg(&h.base, &hb, &hl);
-    if (st == TEEU_OK) {
-        tu_bytes part = TU_BYTES(hb, hl);
-        st = tu_rsa_sign(c->key, &part, 1, &sig, &sl);
-    }
     if (st == TEEU_OK) {
         Teeu__V1__SignedPutObjectHeader sh = TEEU__V1__SIGNED_PUT_OBJECT_HEADER__INIT;
         sh.header.data = hb;
         sh.header.len = hl;
-        sh.signature.data = sig;
-        sh.signature.len = sl;
         Teeu__V1__PutObjectRequest r = TEEU__V1__PUT_OBJECT_REQUEST__INIT;
         r.part_case = TEEU__V1__PUT_OBJECT_REQUEST__PART_HEADER;
         r.header = &sh;
         st = pack_msg(&r.base, &ps->first, &ps->first_len);
     }
     free(hb);
-    free(sig);
     return st;
 }
 
 /* Streams the encrypted .npy of arr to the TEEU as object uuid. */
 static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, const char *uuid,
-                              const uint8_t key[32], int zstd_level)
+                              const uint8_t key[32], const tu_buf *data_auth, int zstd_level)
 {
-    put_stream ps = {.c = c, .uuid = uuid, .seg = c->segment_size};
+    put_stream ps = {.c = c, .uuid = uuid, .seg = c->segment_size, .data_auth = data_auth};
     uint8_t *flat = NULL;
     size_t flat_len = 0;
     teeu_status st;
@@ -833,6 +835,7 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
     const char **ids = calloc(n_funcs, sizeof *ids);
     char uuid[33];
     uint8_t key[TU_WIRE_DATA_KEY_LEN];
+    tu_buf data_auth = {0};
     if (st == TEEU_OK && ids == NULL)
         st = tu_error(TEEU_ERR_NOMEM, "out of memory");
     if (st == TEEU_OK)
@@ -857,7 +860,7 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
         tu_rpc_call_opts ro;
         st = rpc_opts(&o, true, &ro);
         if (st == TEEU_OK) {
-            st = tu_am_create_data_with_auth(c->am, c->key, c->am_key, &auth, &ro);
+            st = tu_am_create_data_with_auth(c->am, c->key, c->am_key, &auth, &ro, &data_auth);
             if (st != TEEU_OK) {
                 st = service_error(st, "AuthManager", c->conf.cfg.auth_manager.address, AM_SETTING);
                 st = tu_error_context(st, "the AuthManager did not register object %s", uuid);
@@ -865,8 +868,9 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
         }
     }
     if (st == TEEU_OK)
-        st = put_object(c, &o, arr, uuid, key, zstd);
+        st = put_object(c, &o, arr, uuid, key, &data_auth, zstd);
     tu_wipe(key, sizeof key);
+    tu_buf_free(&data_auth);
     free(ids);
     if (st == TEEU_OK)
         st = tu_object_make(c->conf.cfg.teeu.address, uuid, obj);

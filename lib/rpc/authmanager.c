@@ -92,12 +92,15 @@ teeu_status tu_am_register_ins_pub_key(tu_rpc_channel *ch, const teeu_key *party
 }
 
 teeu_status tu_am_create_data_with_auth(tu_rpc_channel *ch, const teeu_key *party, const teeu_key *am_key,
-                                        const tu_wire_data_auth *auth, const tu_rpc_call_opts *opts)
+                                        const tu_wire_data_auth *auth, const tu_rpc_call_opts *opts,
+                                        tu_buf *data_auth_out)
 {
     if (!ch)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "CreateDataWithAuth: channel is required");
     tu_buf req = {.secret = false};
     teeu_status st = tu_wire_build_create_data_with_auth(party, am_key, auth, &req);
+    if (st == TEEU_OK && data_auth_out != NULL)
+        st = tu_wire_data_auth_of_request(req.data, req.len, data_auth_out);
     tu_rpc_call_opts o = call_opts(opts, false);
     if (st == TEEU_OK)
         st = simple_call(ch, TU_AM_CREATE_DATA_WITH_AUTH, &req, tu_wire_parse_create_data_with_auth, &o);

@@ -31,9 +31,14 @@ teeu_status tu_am_get_ra_cert_pems(tu_rpc_channel *ch, tu_am_attest_check_fn che
 teeu_status tu_am_register_ins_pub_key(tu_rpc_channel *ch, const teeu_key *party,
                                        const tu_rpc_call_opts *opts) TU_NODISCARD;
 
-/** CreateDataWithAuth for one object (see tu_wire_data_auth). */
+/**
+ * CreateDataWithAuth for one object (see tu_wire_data_auth). When
+ * data_auth_out is non-NULL it receives the serialized, signed DataAuth that
+ * was sent (a TEEU accepts it as proof of ownership of the object).
+ */
 teeu_status tu_am_create_data_with_auth(tu_rpc_channel *ch, const teeu_key *party, const teeu_key *am_key,
-                                        const tu_wire_data_auth *auth, const tu_rpc_call_opts *opts) TU_NODISCARD;
+                                        const tu_wire_data_auth *auth, const tu_rpc_call_opts *opts,
+                                        tu_buf *data_auth_out) TU_NODISCARD;
 
 /** GetExportDataKey: the object's data key, unsealed with requester (32 secret bytes). */
 teeu_status tu_am_get_export_data_key(tu_rpc_channel *ch, const teeu_key *requester, const char *data_uuid,

@@ -722,3 +722,79 @@ teeu_status tu_wire_parse_get_compute_meta(const uint8_t *msg, size_t len, const
     *keys = out;
     return TEEU_OK;
 }
+
+/* ---- DataAuth signature check (AuthManager and TEEU side) ------------------ */
+
+teeu_status tu_wire_data_auth_of_request(const uint8_t *req, size_t len, tu_buf *out)
+{
+    Secretflowapis__V1__Sdc__Dataagent__CreateDataWithAuthRequest *r =
+        secretflowapis__v1__sdc__dataagent__create_data_with_auth_request__unpack(NULL, len, req);
+    if (r == NULL || r->data_auth == NULL) {
+        if (r != NULL)
+            secretflowapis__v1__sdc__dataagent__create_data_with_auth_request__free_unpacked(r, NULL);
+        return tu_error(TEEU_ERR_PROTOBUF, "CreateDataWithAuthRequest without a DataAuth");
+    }
+    size_t n = secretflowapis__v1__sdc__data_auth__get_packed_size(r->data_auth);
+    teeu_status st = tu_buf_reserve(out, n);
+    if (st == TEEU_OK)
+        out->len += secretflowapis__v1__sdc__data_auth__pack(r->data_auth, out->data + out->len);
+    secretflowapis__v1__sdc__dataagent__create_data_with_auth_request__free_unpacked(r, NULL);
+    return st;
+}
+
+/* Packs one sub-message for the signed parts; NULL on OOM. */
+static uint8_t *pack_part(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(*len ? *len : 1);
+    if (b != NULL)
+        protobuf_c_message_pack(m, b);
+    return b;
+}
+
+teeu_status tu_wire_verify_data_auth(const teeu_key *owner, const Secretflowapis__V1__Sdc__DataAuth *a)
+{
+    if (a->data_uuid == NULL || a->signature.len == 0)
+        return tu_error(TEEU_ERR_SIGNATURE, "DataAuth has no data_uuid or no signature");
+    bool has_schema = a->optional_schema_case == SECRETFLOWAPIS__V1__SDC__DATA_AUTH__OPTIONAL_SCHEMA_SCHEMA &&
+                      a->schema != NULL;
+    size_t n_parts = 2 + a->n_allowed_ins_ids + a->n_allowed_apps + a->n_operators + 1;
+    tu_bytes *parts = tu_alloc_array(n_parts, sizeof *parts);
+    /* Serialized sub-messages (each EnclaveInfo, then the schema). */
+    uint8_t **packed = calloc(a->n_allowed_apps + 1, sizeof *packed);
+    size_t n_packed = 0;
+    size_t k = 0;
+    teeu_status st = TEEU_OK;
+    if (parts == NULL || packed == NULL)
+        goto oom;
+    parts[k++] = TU_STR(a->data_uuid);
+    for (size_t i = 0; i < a->n_allowed_ins_ids; i++)
+        parts[k++] = TU_STR(a->allowed_ins_ids[i] ? a->allowed_ins_ids[i] : "");
+    for (size_t i = 0; i < a->n_allowed_apps; i++) {
+        size_t len = 0;
+        if ((packed[n_packed] = pack_part(&a->allowed_apps[i]->base, &len)) == NULL)
+            goto oom;
+        parts[k++] = TU_BYTES(packed[n_packed++], len);
+    }
+    for (size_t i = 0; i < a->n_operators; i++)
+        parts[k++] = TU_STR(a->operators[i] ? a->operators[i] : "");
+    parts[k++] = TU_STR(a->extra_limits ? a->extra_limits : "");
+    if (has_schema) {
+        size_t len = 0;
+        if ((packed[n_packed] = pack_part(&a->schema->base, &len)) == NULL)
+            goto oom;
+        parts[k++] = TU_BYTES(packed[n_packed++], len);
+    }
+    if (tu_rsa_verify(owner, parts, k, a->signature.data, a->signature.len) != TEEU_OK)
+        st = tu_error(TEEU_ERR_SIGNATURE, "the DataAuth signature of data %s does not verify with the owner's key",
+                      a->data_uuid);
+    goto out;
+oom:
+    st = tu_error(TEEU_ERR_NOMEM, "out of memory checking a DataAuth signature");
+out:
+    for (size_t i = 0; i < n_packed; i++)
+        free(packed[i]);
+    free(packed);
+    free(parts);
+    return st;
+}

@@ -108,6 +108,17 @@ teeu_status tu_wire_extra_limits(const char *const *function_ids, size_t n, char
 teeu_status tu_wire_build_create_data_with_auth(const teeu_key *party, const teeu_key *am_key,
                                                 const tu_wire_data_auth *auth, tu_buf *out) TU_NODISCARD;
 teeu_status tu_wire_parse_create_data_with_auth(const uint8_t *msg, size_t len) TU_NODISCARD;
+/** Appends the serialized DataAuth of a packed CreateDataWithAuthRequest to out. */
+teeu_status tu_wire_data_auth_of_request(const uint8_t *req, size_t len, tu_buf *out) TU_NODISCARD;
+
+/**
+ * Verifies a DataAuth's signature by owner (WIRE.md step 6: data_uuid ||
+ * each allowed_ins_id || each EnclaveInfo serialized || each operator ||
+ * extra_limits || serialized schema if present). TEEU_ERR_SIGNATURE when it
+ * does not verify (or is missing).
+ */
+teeu_status tu_wire_verify_data_auth(const teeu_key *owner, const Secretflowapis__V1__Sdc__DataAuth *auth)
+    TU_NODISCARD;
 
 /* ---- GetExportDataKey --------------------------------------------------------- */
 

@@ -32,6 +32,7 @@
 #include "am_internal.h"
 #include "attest/attest_internal.h"
 #include "crypto/crypto_internal.h"
+#include "wire/wire_internal.h"
 #include "secretflowapis/v1/common.pb-c.h"
 #include "secretflowapis/v1/sdc/authmanager.pb-c.h"
 #include "secretflowapis/v1/sdc/dataagent.pb-c.h"
@@ -351,56 +352,15 @@ out:
     return code;
 }
 
-/*
- * The DataAuth signature: SIG(owner, data_uuid || each allowed_ins_id ||
- * each EnclaveInfo serialized || each operator || extra_limits ||
- * serialized schema if present).
- */
 static int verify_auth_signature(const teeu_key *owner, const PbDataAuth *a, am_result *r)
 {
-    size_t n_parts = 2 + a->n_allowed_ins_ids + a->n_allowed_apps + a->n_operators + 1;
-    tu_bytes *parts = tu_alloc_array(n_parts, sizeof *parts);
-    uint8_t **packed = tu_alloc_array(a->n_allowed_apps + 1, sizeof *packed);
-    size_t n_packed = 0;
-    int code = TU_GRPC_OK;
-    if (parts == NULL || packed == NULL) {
-        code = fail(r, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        goto out;
-    }
-    size_t k = 0;
-    parts[k++] = TU_STR(a->data_uuid);
-    for (size_t i = 0; i < a->n_allowed_ins_ids; i++)
-        parts[k++] = TU_STR(a->allowed_ins_ids[i]);
-    for (size_t i = 0; i < a->n_allowed_apps; i++) {
-        size_t len = 0;
-        packed[n_packed] = pack(&a->allowed_apps[i]->base, &len);
-        if (packed[n_packed] == NULL) {
-            code = fail(r, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-            goto out;
-        }
-        parts[k++] = TU_BYTES(packed[n_packed++], len);
-    }
-    for (size_t i = 0; i < a->n_operators; i++)
-        parts[k++] = TU_STR(a->operators[i]);
-    parts[k++] = TU_STR(a->extra_limits ? a->extra_limits : "");
-    if (a->optional_schema_case == SECRETFLOWAPIS__V1__SDC__DATA_AUTH__OPTIONAL_SCHEMA_SCHEMA && a->schema) {
-        size_t len = 0;
-        packed[n_packed] = pack(&a->schema->base, &len);
-        if (packed[n_packed] == NULL) {
-            code = fail(r, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory");
-            goto out;
-        }
-        parts[k++] = TU_BYTES(packed[n_packed++], len);
-    }
-    if (a->signature.len == 0 || tu_rsa_verify(owner, parts, k, a->signature.data, a->signature.len) != TEEU_OK)
-        code = fail(r, TU_GRPC_PERMISSION_DENIED,
+    teeu_status st = tu_wire_verify_data_auth(owner, a);
+    if (st == TEEU_ERR_SIGNATURE)
+        return fail(r, TU_GRPC_PERMISSION_DENIED,
                     "DataAuth signature of data %s does not verify with the owner's registered key", a->data_uuid);
-out:
-    for (size_t i = 0; i < n_packed; i++)
-        free(packed[i]);
-    free(packed);
-    free(parts);
-    return code;
+    if (st != TEEU_OK)
+        return fail(r, TU_GRPC_RESOURCE_EXHAUSTED, "%s", teeu_last_error());
+    return TU_GRPC_OK;
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "rpc/authmanager_internal.h"
 #include "secretflowapis/v1/sdc/teeapps.pb-c.h"
 #include "teeuapis/v1/teeu.pb-c.h"
+#include "wire/wire_internal.h"
 #include "teeud_internal.h"
 
 #define IDENTITY_BITS 3072
@@ -81,13 +82,11 @@ static bool str_empty(const char *s)
 }
 
 /*
- * A signed request: requester_id must be the owner_id of the key, the
- * signature must verify over the exact bytes, the timestamp be recent.
- * Returns a gRPC code (message set on resp) and the loaded key.
+ * Loads a requester's public key and checks that requester_id is its
+ * owner_id (base64 SHA-256 of the DER SPKI). On success *key_out is set.
  */
-static int verify_signed(const td_service *svc, const ProtobufCBinaryData *bytes, const ProtobufCBinaryData *sig,
-                         const char *requester_id, const char *pub_pem, int64_t ts, const char *what,
-                         tu_grpc_response *resp, teeu_key **key_out)
+static int load_requester_key(const char *requester_id, const char *pub_pem, const char *what,
+                              tu_grpc_response *resp, teeu_key **key_out)
 {
     *key_out = NULL;
     if (str_empty(pub_pem) || str_empty(requester_id)) {
@@ -108,25 +107,83 @@ static int verify_signed(const td_service *svc, const ProtobufCBinaryData *bytes
         code = TU_GRPC_PERMISSION_DENIED;
         tu_grpc_reply_status(resp, code, "%s: requester_id %s is not the owner_id of the public key (%s)", what,
                              requester_id, oid);
+    }
+    if (code != TU_GRPC_OK) {
+        teeu_key_free(key);
+        return code;
+    }
+    *key_out = key;
+    return TU_GRPC_OK;
+}
+
+/*
+ * A signed request: requester_id must be the owner_id of the key, the
+ * signature must verify over the exact bytes, the timestamp be recent.
+ * Returns a gRPC code (message set on resp) and the loaded key.
+ */
+static int verify_signed(const td_service *svc, const ProtobufCBinaryData *bytes, const ProtobufCBinaryData *sig,
+                         const char *requester_id, const char *pub_pem, int64_t ts, const char *what,
+                         tu_grpc_response *resp, teeu_key **key_out)
+{
+    teeu_key *key = NULL;
+    int code = load_requester_key(requester_id, pub_pem, what, resp, &key);
+    if (code != TU_GRPC_OK)
+        return code;
+    tu_bytes part = TU_BYTES(bytes->data, bytes->len);
+    if (tu_rsa_verify(key, &part, 1, sig->data, sig->len) != TEEU_OK) {
+        code = TU_GRPC_PERMISSION_DENIED;
+        tu_grpc_reply_status(resp, code, "%s: the signature does not verify with the requester's key", what);
     } else {
-        tu_bytes part = TU_BYTES(bytes->data, bytes->len);
-        if (tu_rsa_verify(key, &part, 1, sig->data, sig->len) != TEEU_OK) {
+        int64_t skew = now_ms() - ts;
+        if (skew < 0)
+            skew = -skew;
+        if ((uint64_t)skew > svc->cfg->max_clock_skew_ms) {
             code = TU_GRPC_PERMISSION_DENIED;
-            tu_grpc_reply_status(resp, code, "%s: the signature does not verify with the requester's key", what);
-        } else {
-            int64_t skew = now_ms() - ts;
-            if (skew < 0)
-                skew = -skew;
-            if ((uint64_t)skew > svc->cfg->max_clock_skew_ms) {
-                code = TU_GRPC_PERMISSION_DENIED;
-                tu_grpc_reply_status(resp, code,
-                                     "%s: timestamp_ms %lld is %lld ms away from the worker's clock (allowed %llu); "
-                                     "check the clocks and sign a fresh request",
-                                     what, (long long)ts, (long long)skew,
-                                     (unsigned long long)svc->cfg->max_clock_skew_ms);
-            }
+            tu_grpc_reply_status(resp, code,
+                                 "%s: timestamp_ms %lld is %lld ms away from the worker's clock (allowed %llu); "
+                                 "check the clocks and sign a fresh request",
+                                 what, (long long)ts, (long long)skew,
+                                 (unsigned long long)svc->cfg->max_clock_skew_ms);
         }
     }
+    if (code != TU_GRPC_OK) {
+        teeu_key_free(key);
+        return code;
+    }
+    *key_out = key;
+    return TU_GRPC_OK;
+}
+
+/*
+ * A put header authenticated by the DataAuth its owner signed for the
+ * AuthManager: the owner's signature over this data_uuid, checked with a
+ * public-key operation, attributes the object without another signature.
+ */
+static int verify_put_data_auth(const Teeu__V1__PutObjectHeader *hdr, tu_grpc_response *resp, teeu_key **key_out)
+{
+    teeu_key *key = NULL;
+    int code = load_requester_key(hdr->owner_id, hdr->owner_public_key, "PutObject header", resp, &key);
+    if (code != TU_GRPC_OK)
+        return code;
+    Secretflowapis__V1__Sdc__DataAuth *auth =
+        secretflowapis__v1__sdc__data_auth__unpack(NULL, hdr->data_auth.len, hdr->data_auth.data);
+    if (auth == NULL) {
+        code = TU_GRPC_INVALID_ARGUMENT;
+        tu_grpc_reply_status(resp, code, "PutObject header: data_auth is not a DataAuth message");
+    } else if (auth->data_uuid == NULL || strcmp(auth->data_uuid, hdr->data_uuid) != 0) {
+        code = TU_GRPC_PERMISSION_DENIED;
+        tu_grpc_reply_status(resp, code, "PutObject header: data_auth is for data %s, not %s",
+                             auth->data_uuid ? auth->data_uuid : "(none)", hdr->data_uuid);
+    } else if (!str_empty(auth->data_owner_id) && strcmp(auth->data_owner_id, hdr->owner_id) != 0) {
+        code = TU_GRPC_PERMISSION_DENIED;
+        tu_grpc_reply_status(resp, code, "PutObject header: data_auth names owner %s, not %s", auth->data_owner_id,
+                             hdr->owner_id);
+    } else if (tu_wire_verify_data_auth(key, auth) != TEEU_OK) {
+        code = TU_GRPC_PERMISSION_DENIED;
+        tu_grpc_reply_status(resp, code, "PutObject header: %s", teeu_last_error());
+    }
+    if (auth != NULL)
+        secretflowapis__v1__sdc__data_auth__free_unpacked(auth, NULL);
     if (code != TU_GRPC_OK) {
         teeu_key_free(key);
         return code;
@@ -325,8 +382,11 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
         tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT, "header is not a PutObjectHeader");
         goto out;
     }
-    if (verify_signed(svc, &first->header->header, &first->header->signature, hdr->owner_id, hdr->owner_public_key,
-                      hdr->timestamp_ms, "PutObject header", resp, &owner) != TU_GRPC_OK)
+    int auth_code = first->header->signature.len == 0 && hdr->data_auth.len > 0
+                        ? verify_put_data_auth(hdr, resp, &owner)
+                        : verify_signed(svc, &first->header->header, &first->header->signature, hdr->owner_id,
+                                        hdr->owner_public_key, hdr->timestamp_ms, "PutObject header", resp, &owner);
+    if (auth_code != TU_GRPC_OK)
         goto out;
     if (!td_uuid_valid(hdr->data_uuid)) {
         tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT,

@@ -269,7 +269,7 @@ static teeu_status cmd_call(const args *a)
         if (st == TEEU_OK)
             st = tu_am_register_ins_pub_key(ch, party, NULL);
         if (st == TEEU_OK)
-            st = tu_am_create_data_with_auth(ch, party, am, &d, NULL);
+            st = tu_am_create_data_with_auth(ch, party, am, &d, NULL, NULL);
     } else if (!strcmp(a->cmd, "export-key")) {
         uint8_t key[TU_WIRE_DATA_KEY_LEN];
         st = load_party(a, &party);

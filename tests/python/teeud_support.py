@@ -112,16 +112,21 @@ class TeeudClient:
     # -- put
 
     def put_requests(self, party, data_uuid, data_key, plaintext, segment_size=1 << 20, stop_after=None,
-                     timestamp_ms=None):
-        """Yields the PutObjectRequests; plaintext is bytes or an iterable of chunks (any size)."""
+                     timestamp_ms=None, data_auth=None):
+        """Yields the PutObjectRequests; plaintext is bytes or an iterable of chunks (any size).
+
+        With data_auth (a serialized DataAuth), the header carries it and is
+        not signed (docs/protocol.md); otherwise the owner signs the header."""
         t = self.t
         sealer = StreamSealer(data_key, data_uuid.encode(), segment_size)
         total = len(plaintext) if isinstance(plaintext, (bytes, bytearray, memoryview)) else plaintext.total
         hdr = t.PutObjectHeader(data_uuid=data_uuid, owner_id=party.owner_id, owner_public_key=party.pem,
                                 stream_header=sealer.header, plaintext_size=total, segment_size=segment_size,
-                                timestamp_ms=timestamp_ms if timestamp_ms is not None else now_ms())
+                                timestamp_ms=timestamp_ms if timestamp_ms is not None else now_ms(),
+                                data_auth=data_auth or b"")
         raw = hdr.SerializeToString()
-        yield t.PutObjectRequest(header=t.SignedPutObjectHeader(header=raw, signature=ams.sign(party.key, raw)))
+        sig = b"" if data_auth else ams.sign(party.key, raw)
+        yield t.PutObjectRequest(header=t.SignedPutObjectHeader(header=raw, signature=sig))
         chunks = _segments(plaintext, segment_size, total)
         for i, (chunk, final) in enumerate(chunks):
             if stop_after is not None and i >= stop_after:
@@ -268,14 +273,16 @@ class Env:
         assert resp.status.code == OK, resp.status.message
         return p
 
-    def create(self, party, allowed=("all",), mrenclaves=None, functions=(), operators=()):
-        """CreateDataWithAuth; returns (data_uuid, data_key)."""
+    def create(self, party, allowed=("all",), mrenclaves=None, functions=(), operators=(), with_auth=False):
+        """CreateDataWithAuth; returns (data_uuid, data_key), plus the serialized DataAuth with with_auth."""
         am_key, _, _ = self.amc.am_key()
         req, data_uuid, data_key = party.create_request(
             am_key, allowed_ins_ids=allowed, mrenclaves=(self.mrenclave,) if mrenclaves is None else mrenclaves,
             functions=functions, operators=operators)
         resp = self.amc.stub.CreateDataWithAuth(req, timeout=30)
         assert resp.status.code == OK, resp.status.message
+        if with_auth:
+            return data_uuid, data_key, req.data_auth.SerializeToString()
         return data_uuid, data_key
 
     def put_array(self, party, arr, **create_kw):

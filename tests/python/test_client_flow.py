@@ -86,14 +86,13 @@ def test_large_array_256_mib(cluster):
     assert int(got) == n * (n - 1) // 2
 
 
-def test_warm_put_costs_at_most_3_rsa_ops_and_2_round_trips(cluster):
+def test_warm_put_costs_at_most_2_rsa_ops_and_2_round_trips(cluster):
     """After warm-up, a 4x3 float64 put is one CreateDataWithAuth and one PutObject stream.
 
     RSA private-key operations: CreateDataWithAuth needs two signatures by
     WIRE.md (SegmentDataMeta.signature over the data key, and
-    DataAuth.signature) and teeu.v1 PutObject one (the signed header): 3.
-    The 2-operation target of the issue is not reachable without changing
-    one of those two protocols (see docs/api.md "Cost of a put")."""
+    DataAuth.signature); the PutObject header carries that signed DataAuth
+    instead of a signature of its own (docs/protocol.md), so 2 in all."""
     lib = cluster.lib
     alice = cluster.client("alice")
     f = avg1(lib)
@@ -109,7 +108,7 @@ def test_warm_put_costs_at_most_3_rsa_ops_and_2_round_trips(cluster):
         assert after["rpc_calls"] - before["rpc_calls"] == 2
         assert after["am_calls"] - before["am_calls"] == 1
         assert after["teeu_calls"] - before["teeu_calls"] == 1
-        assert after["rsa_private_ops"] - before["rsa_private_ops"] <= 3
+        assert after["rsa_private_ops"] - before["rsa_private_ops"] == 2
         assert after["puts"] - before["puts"] == 1
 
 

@@ -267,6 +267,33 @@ def test_put_refusals(env, alice, bob):
     env.client.put(alice, d2, k2, tds.npy_bytes(a))
 
 
+def test_put_authenticated_by_data_auth(env, alice, bob):
+    """A header carrying the owner's signed DataAuth needs no signature of its own."""
+    a = marked((3, 2), np.float64, rng_for("dataauth"))
+    avg = 'average@1{"axis":0}'
+    d1, k1, auth1 = env.create(alice, functions=(tds.ams.function_code(avg),), with_auth=True)
+    d2, k2, auth2 = env.create(alice, with_auth=True)
+
+    def refused(data_uuid, key, party, data_auth, why):
+        with pytest.raises(grpc.RpcError) as ei:
+            env.client.put(party, data_uuid, key, tds.npy_bytes(a), data_auth=data_auth)
+        assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED, why
+        return ei.value.details()
+
+    # Another object's DataAuth does not authorize this one.
+    assert "not " + d1 in refused(d1, k1, alice, auth2, "DataAuth of another data_uuid")
+    # Bob cannot present Alice's DataAuth as his own.
+    refused(d1, k1, bob, auth1, "DataAuth signed by another owner")
+    # A DataAuth whose signed fields were changed does not verify.
+    forged = env.pb["sdc_pb2"].DataAuth.FromString(auth1)
+    forged.extra_limits = ""
+    assert "signature" in refused(d1, k1, alice, forged.SerializeToString(), "forged DataAuth")
+    # The genuine one is accepted, and the object computes.
+    assert env.client.put(alice, d1, k1, tds.npy_bytes(a), data_auth=auth1).data_uuid == d1
+    result = env.client.call(alice, avg, [[d1]])
+    np.testing.assert_allclose(env.client.reveal(alice, result), np.average([a], axis=0))
+
+
 def test_wrong_data_key_fails_cleanly(env, alice):
     data_uuid, key = env.create(alice)
     env.client.put(alice, data_uuid, os.urandom(32), tds.npy_bytes(np.arange(4.0)))
