@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# libteeu's benchmark: one command for every figure of docs/performance.md.
+#
+#   bash bench/run.sh [--quick] [--latency-iters N]
+#
+# 1. Builds in Release in its own build folder (build/bench; env BUILD_DIR).
+# 2. Makes a temporary state folder: two RSA-3072 party keys (Alice, Bob) and
+#    a simulation attestation authority (teeu-attest sim-init).
+# 3. Starts teeu-authmanager and teeud in simulation on 127.0.0.1 with ports
+#    chosen at run time, and stops them on exit (trap), whatever happens.
+# 4. Runs bench/bench.py: the physical reference (single-core
+#    `openssl speed -evp aes-256-gcm`, memcpy), libteeu's client
+#    (bench_client, one process per measurement so its peak RSS is the
+#    client's), and the Python reference path (bench/py_reference.py), then
+#    prints the table and writes it with every raw figure to
+#    build/bench/results.json.
+#
+# --quick skips the 1 GiB size and runs 200 latency iterations instead of
+# 1,000. The full run takes under ~10 minutes on a 2-core machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=()
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --quick) quick=(--quick) ;;
+    --latency-iters) extra+=(--latency-iters "$2"); shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+build="${BUILD_DIR:-build/bench}"
+mkdir -p "$build"
+echo "[bench] building in Release ($build)" >&2
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTEEU_BUILD_TESTS=OFF >"$build/cmake.log" 2>&1 ||
+    { cat "$build/cmake.log" >&2; exit 1; }
+cmake --build "$build" -j2 >"$build/build.log" 2>&1 || { tail -40 "$build/build.log" >&2; exit 1; }
+
+am_bin="$build/services/authmanager/teeu-authmanager"
+teeud_bin="$build/services/teeud/teeud"
+[ -x "$am_bin" ] || { echo "run.sh: $am_bin was not built" >&2; exit 1; }
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/teeu-bench.XXXXXX")"
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME BINARY ARGS...: runs a service in the background and prints the
+# address from its "listening on HOST:PORT" line (waits up to 60 s).
+start() {
+    local name="$1"
+    shift
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+    pids+=($!)
+    local pid=$! i
+    for ((i = 0; i < 600; i++)); do
+        if grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; then
+            sed -n 's/^listening on //p' "$tmp/$name.out" | head -1
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    echo "run.sh: $name did not start; its log:" >&2
+    tail -20 "$tmp/$name.log" >&2
+    return 1
+}
+
+echo "[bench] keys and simulation authority in $tmp" >&2
+for party in alice bob; do
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$tmp/$party.pem" 2>/dev/null
+done
+"$build/teeu-attest" sim-init "$tmp/sim-ca" >/dev/null
+
+am_addr="$(start authmanager "$am_bin" --simulation --sim-authority "$tmp/sim-ca" \
+    --listen 127.0.0.1:0 --state "$tmp/am" --log-level warn)"
+echo "[bench] teeu-authmanager on $am_addr" >&2
+
+teeu_args=()
+if [ -x "$teeud_bin" ]; then
+    teeu_mr="$("$teeud_bin" --print-mrenclave)"
+    teeu_addr="$(start teeud "$teeud_bin" --simulation --sim-authority "$tmp/sim-ca" \
+        --listen 127.0.0.1:0 --state "$tmp/teeud" --auth-manager "$am_addr" --log-level warn)"
+    echo "[bench] teeud on $teeu_addr (MRENCLAVE $teeu_mr)" >&2
+    teeu_args=(--teeu "$teeu_addr" --teeu-mrenclave "$teeu_mr" --sim-root "$tmp/sim-ca/root_ca.pem")
+else
+    echo "[bench] no teeud in this tree: libteeu rows are skipped, the Python path is timed up to the send" >&2
+fi
+
+/usr/bin/python3 bench/bench.py --build "$build" --am "$am_addr" --key "$tmp/alice.pem" --key2 "$tmp/bob.pem" \
+    "${teeu_args[@]}" "${quick[@]}" "${extra[@]}" --json "$build/results.json"
