@@ -95,7 +95,7 @@ teeu_args=()
 if [ -x "$teeud_bin" ]; then
     teeu_mr="$("$teeud_bin" --print-mrenclave)"
     teeu_addr="$(start teeud "$teeud_bin" --simulation --sim-authority "$tmp/sim-ca" \
-        --listen 127.0.0.1:0 --state "$tmp/teeud" --auth-manager "$am_addr" --log-level warn)"
+        --listen 127.0.0.1:0 --state "$tmp/teeud" --authmanager "$am_addr" --log-level warn)"
     echo "[bench] teeud on $teeu_addr (MRENCLAVE $teeu_mr)" >&2
     teeu_args=(--teeu "$teeu_addr" --teeu-mrenclave "$teeu_mr" --sim-root "$tmp/sim-ca/root_ca.pem")
 else
