@@ -71,6 +71,23 @@ def pct(values, q):
     return s[k]
 
 
+def write_fsync(folder, total=256 * MIB, chunk=4 * MIB):
+    """Writes total bytes in chunk-sized writes to a new file in folder, then fsync: bytes/s."""
+    path = pathlib.Path(folder) / ".bench-fsync"
+    buf = os.urandom(chunk)
+    t0 = time.monotonic()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for _ in range(total // chunk):
+            os.write(fd, buf)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dt = time.monotonic() - t0
+    path.unlink()
+    return {"folder": str(folder), "bytes": total, "bytes_per_s": total / dt}
+
+
 def openssl_aes_gcm():
     """Single-core `openssl speed -evp aes-256-gcm`, the 16384-byte column, bytes/s."""
     cmd = ["openssl", "speed", "-evp", "aes-256-gcm", "-bytes", "16384", "-seconds", "3"]
@@ -125,6 +142,13 @@ class Bench:
             cmd += ["--mrenclave", self.a.teeu_mrenclave]
         return cmd + [str(r) for r in rest]
 
+    def delete(self, uuids):
+        """Deletes libteeu's objects from teeud (keeps the state folder small; not timed)."""
+        if uuids:
+            p = subprocess.run(self.py_cmd("delete", *uuids), capture_output=True, text=True)
+            if p.returncode != 0:
+                log(f"warning: deleting objects failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+
     def libteeu_missing(self):
         if not self.client.exists():
             return "bench_client not built (the client API is not in this tree)"
@@ -137,6 +161,9 @@ class Bench:
         log("physical reference: openssl speed -evp aes-256-gcm (3 s), memcpy")
         r["aes_gcm"] = openssl_aes_gcm()
         r["memcpy"] = run_json([str(self.build / "bench_memcpy"), "256", "5"], 120)
+        r["state_fs"] = self.a.state_fs
+        r["fsync_state"] = write_fsync(self.a.state_dir)
+        r["fsync_disk"] = write_fsync(self.a.disk_dir) if self.a.disk_dir else None
         sizes = [s for s in SIZES if not (self.a.quick and s[0] >= GIB)]
         missing = self.libteeu_missing()
         r["libteeu_missing"] = missing
@@ -154,6 +181,7 @@ class Bench:
                 res = run_json(self.client_cmd("put", size, data, zstd, reps), 900)
                 res.update(size=size, data=data, zstd=zstd)
                 r["put"].append(res)
+                self.delete(res.get("uuids", []))
         iters, warmup = (self.a.latency_iters or (200 if self.a.quick else 1000)), self.a.latency_warmup
         log(f"latency 4x3: python reference x{iters}")
         r["python_latency"] = run_json(self.py_cmd("latency", "--iters", iters, "--warmup", warmup), 1800)
@@ -196,6 +224,11 @@ def render(r):
     out.append("|---|---:|")
     out.append(f"| `{r['aes_gcm']['cmd']}` (16384-byte column, 1 core) | {aes / 1e6:.1f} |")
     out.append(f"| memcpy 256 MiB, 1 thread, best of 5 (bench_memcpy) | {fmt(mem and mem / 1e6, '.1f')} |")
+    out.append(f"| write + fsync 256 MiB in the services' state folder ({r['state_fs']}) "
+               f"| {r['fsync_state']['bytes_per_s'] / 1e6:.1f} |")
+    if r.get("fsync_disk"):
+        out.append(f"| write + fsync 256 MiB on disk ({r['fsync_disk']['folder']}) "
+                   f"| {r['fsync_disk']['bytes_per_s'] / 1e6:.1f} |")
     out.append("")
     py_send = next((p.get("teeu_send") for p in r["python_put"] if "error" not in p), None)
     out.append("Put throughput, float64 1-D array, end to end (client + services on this machine), median of reps")
@@ -296,6 +329,9 @@ def main():
     ap.add_argument("--teeu-mrenclave", default="")
     ap.add_argument("--am-mrenclave", default="")
     ap.add_argument("--sim-root", default="")
+    ap.add_argument("--state-dir", required=True, help="folder holding the services' state")
+    ap.add_argument("--state-fs", default="", help="how to name it in the table (tmpfs, disk)")
+    ap.add_argument("--disk-dir", default="", help="a disk folder for the write+fsync reference")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--latency-iters", type=int, default=0)
     ap.add_argument("--latency-warmup", type=int, default=50)

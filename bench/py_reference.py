@@ -25,6 +25,7 @@ Done once per client and not timed per put, as libteeu does: GetRaCertPems
                   [--mrenclave HEX] [--function DESC]
                   put --size BYTES --data random|compressible --reps N
   py_reference.py ... latency --iters N --warmup W
+  py_reference.py ... delete UUID...          (housekeeping between measurements)
 
 Each command prints one JSON object on stdout (times in seconds, peak RSS of
 this process from getrusage in KiB).
@@ -184,6 +185,15 @@ class DataParty:
             raise RuntimeError(f"PutObject answered {resp.data_uuid!r} for {data_uuid}")
         return data_uuid
 
+    def delete(self, data_uuid):
+        """Removes an object from the TEEU (not timed: keeps the services' state small)."""
+        if self.teeu is None:
+            return
+        t = self.pb["teeu"]
+        task = t.DeleteTask(data_uuid=data_uuid, requester_id=self.owner_id, requester_public_key=self.pem,
+                            timestamp_ms=int(time.time() * 1000)).SerializeToString()
+        self.teeu.Delete(t.DeleteRequest(task=task, signature=sign(self.key, task)), timeout=60)
+
 
 def make_array(nbytes, kind):
     """float64 array of nbytes: uniform random, or a short repeating pattern."""
@@ -213,20 +223,27 @@ def main():
     lat = sub.add_parser("latency")
     lat.add_argument("--iters", type=int, default=1000)
     lat.add_argument("--warmup", type=int, default=50)
+    de = sub.add_parser("delete", help="delete objects of this party from the TEEU (housekeeping)")
+    de.add_argument("uuids", nargs="*")
     args = ap.parse_args()
 
     party = DataParty(args, generate_stubs(args.stubs))
+    if args.cmd == "delete":
+        for u in args.uuids:
+            party.delete(u)
+        return
     party.setup()
     out = {"bench": "py_reference", "cmd": args.cmd, "teeu_send": party.teeu is not None}
     if args.cmd == "put":
         arr = make_array(args.size, args.data)
-        party.put(make_array(96, args.data))  # warm the connections
+        party.delete(party.put(make_array(96, args.data)))  # warm the connections
         rss_before = peak_rss_kib()
         times = []
         for _ in range(args.reps):
             t0 = time.perf_counter()
-            party.put(arr)
+            data_uuid = party.put(arr)
             times.append(time.perf_counter() - t0)
+            party.delete(data_uuid)
         out.update(size=arr.nbytes, data=args.data, times=times, rss_before_kib=rss_before,
                    maxrss_kib=peak_rss_kib())
     else:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libteeu's benchmark: one command for every figure of docs/performance.md.
 #
-#   bash bench/run.sh [--quick] [--latency-iters N]
+#   bash bench/run.sh [--quick] [--disk] [--latency-iters N]
 #
 # 1. Builds in Release in its own build folder (build/bench; env BUILD_DIR).
 # 2. Makes a temporary state folder: two RSA-3072 party keys (Alice, Bob) and
@@ -17,14 +17,21 @@
 #
 # --quick skips the 1 GiB size and runs 200 latency iterations instead of
 # 1,000. The full run takes under ~10 minutes on a 2-core machine.
+#
+# The services' state (teeud's objects, the AuthManager's database) lives in
+# /dev/shm (tmpfs) by default, so the figures show the software rather than
+# this machine's disk (whose write+fsync speed is printed as a reference);
+# --disk puts it in $TMPDIR (or /tmp) instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=()
 extra=()
+disk=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=(--quick) ;;
+    --disk) disk=1 ;;
     --latency-iters) extra+=(--latency-iters "$2"); shift ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -43,7 +50,14 @@ am_bin="$build/services/authmanager/teeu-authmanager"
 teeud_bin="$build/services/teeud/teeud"
 [ -x "$am_bin" ] || { echo "run.sh: $am_bin was not built" >&2; exit 1; }
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/teeu-bench.XXXXXX")"
+diskdir="${TMPDIR:-/tmp}"
+if [ "$disk" = 0 ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+    tmp="$(mktemp -d /dev/shm/teeu-bench.XXXXXX)"
+    state_fs="tmpfs /dev/shm"
+else
+    tmp="$(mktemp -d "$diskdir/teeu-bench.XXXXXX")"
+    state_fs="disk $diskdir"
+fi
 pids=()
 cleanup() {
     local pid
@@ -103,4 +117,5 @@ else
 fi
 
 /usr/bin/python3 bench/bench.py --build "$build" --am "$am_addr" --key "$tmp/alice.pem" --key2 "$tmp/bob.pem" \
+    --state-dir "$tmp" --state-fs "$state_fs" --disk-dir "$diskdir" \
     "${teeu_args[@]}" "${quick[@]}" "${extra[@]}" --json "$build/results.json"

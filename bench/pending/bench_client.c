@@ -11,7 +11,8 @@
  *
  * put:     a float64 array of SIZE_BYTES (1-D), uniform random or a short
  *          repeating pattern; one warm-up put of a 12-element array (the
- *          client's one-time handshakes), then REPS timed teeu_put calls.
+ *          client's one-time handshakes), then REPS timed teeu_put calls;
+ *          prints the objects' uuids (bench.py deletes them afterwards).
  * latency: a 4x3 array; per iteration one timed teeu_put, one timed
  *          teeu_call of average@1{"axis":1} over [that object, a base
  *          object] and one timed teeu_reveal of the result (checked).
@@ -124,11 +125,12 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
     size_t n = size / sizeof(double);
     double *data = malloc(n * sizeof(double));
     double *times = calloc((size_t)reps, sizeof(double));
+    char(*uuids)[33] = calloc((size_t)reps + 1, sizeof(*uuids));
     teeu_client *client = NULL;
     teeu_func *func = NULL;
     teeu_ndarray *arr = NULL, *small = NULL;
     int rc = 1;
-    if (data == NULL || times == NULL) {
+    if (data == NULL || times == NULL || uuids == NULL) {
         fprintf(stderr, "bench_client: out of memory for %zu bytes\n", size);
         goto out;
     }
@@ -151,6 +153,7 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
         rc = fail("warm-up teeu_put", st);
         goto out;
     }
+    snprintf(uuids[reps], sizeof(uuids[reps]), "%s", teeu_object_uuid(obj));
     teeu_object_free(obj);
     long rss_before = peak_rss_kib();
     for (int r = 0; r < reps; r++) {
@@ -158,22 +161,28 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
         double t0 = now();
         st = teeu_put(client, arr, funcs, 1, &obj);
         times[r] = now() - t0;
-        teeu_object_free(obj);
         if (st != TEEU_OK) {
             rc = fail("teeu_put", st);
             goto out;
         }
+        snprintf(uuids[r], sizeof(uuids[r]), "%s", teeu_object_uuid(obj));
+        teeu_object_free(obj);
     }
     printf("{\"bench\": \"client_put\", \"size\": %zu, \"data\": \"%s\", \"zstd\": %d, ", n * sizeof(double),
            random ? "random" : "compressible", zstd);
     print_times("times", times, (size_t)reps);
-    printf(", \"rss_before_kib\": %ld, \"maxrss_kib\": %ld}\n", rss_before, peak_rss_kib());
+    /* The objects' uuids let bench.py delete them between measurements. */
+    printf(", \"uuids\": [");
+    for (int r = 0; r <= reps; r++)
+        printf("%s\"%s\"", r ? ", " : "", uuids[r]);
+    printf("], \"rss_before_kib\": %ld, \"maxrss_kib\": %ld}\n", rss_before, peak_rss_kib());
     rc = 0;
 out:
     teeu_ndarray_free(small);
     teeu_ndarray_free(arr);
     teeu_func_free(func);
     teeu_client_free(client);
+    free(uuids);
     free(times);
     free(data);
     return rc;
