@@ -15,6 +15,7 @@ in. Units: MB/s = 10^6 bytes per second (as `openssl speed` reports), MiB =
 import argparse
 import datetime
 import json
+import math
 import os
 import pathlib
 import platform
@@ -67,7 +68,7 @@ def size_name(n):
 def pct(values, q):
     """q-th percentile by nearest rank (values non-empty)."""
     s = sorted(values)
-    k = max(0, min(len(s) - 1, int(round(q / 100.0 * len(s) + 0.5)) - 1))
+    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
     return s[k]
 
 

@@ -238,13 +238,14 @@ def main():
         arr = make_array(args.size, args.data)
         party.delete(party.put(make_array(96, args.data)))  # warm the connections
         rss_before = peak_rss_kib()
-        times = []
+        times, uuids = [], []
         for _ in range(args.reps):
             t0 = time.perf_counter()
             data_uuid = party.put(arr)
             times.append(time.perf_counter() - t0)
+            uuids.append(data_uuid)
             party.delete(data_uuid)
-        out.update(size=arr.nbytes, data=args.data, times=times, rss_before_kib=rss_before,
+        out.update(size=arr.nbytes, data=args.data, times=times, uuids=uuids, rss_before_kib=rss_before,
                    maxrss_kib=peak_rss_kib())
     else:
         arr = np.arange(12, dtype=np.float64).reshape(4, 3)
