@@ -58,6 +58,16 @@ START_TEST(identity_canonicalises)
     tu_kernel_fn_free(a);
     ck_assert_ok(tu_kernel_find_parts("add", 1, NULL, &a));
     ck_assert_str_eq(tu_kernel_fn_descriptor(a), "add@1{}");
+    ck_assert_str_eq(tu_kernel_fn_info(a)->name, "add");
+    size_t lo, hi;
+    tu_kernel_fn_input_range(a, &lo, &hi);
+    ck_assert_uint_eq(lo, 2);
+    ck_assert_uint_eq(hi, 2);
+    tu_kernel_fn_free(a);
+    ck_assert_ok(tu_kernel_find("average@1{\"weights\":true}", &a));
+    tu_kernel_fn_input_range(a, &lo, &hi);
+    ck_assert_uint_eq(lo, 2);
+    ck_assert_uint_eq(hi, TU_KERNEL_MAX_INPUTS);
     tu_kernel_fn_free(a);
 }
 END_TEST
@@ -323,6 +333,29 @@ START_TEST(run_errors)
     tu_kernel_fn_free(fn);
     tu_kernel_fn_free(NULL);
     teeu_ndarray_free(a);
+
+    /* Zero-stride views whose broadcast result cannot exist: a clean error, no huge allocation. */
+    size_t s1[2] = {(size_t)1 << 40, 1}, s2[2] = {1, (size_t)1 << 40};
+    ptrdiff_t zero[2] = {0, 0};
+    teeu_ndarray_desc desc;
+    teeu_ndarray_desc_init(&desc, TEEU_DTYPE_FLOAT64);
+    desc.ndim = 2;
+    desc.strides = zero;
+    teeu_ndarray *x = NULL, *y = NULL;
+    desc.shape = s1;
+    ck_assert_ok(teeu_ndarray_view_desc(&desc, d, sizeof(d), &x));
+    desc.shape = s2;
+    ck_assert_ok(teeu_ndarray_view_desc(&desc, d, sizeof(d), &y));
+    teeu_status st = run1("add@1{}", x, y, &out);
+    ck_assert_msg(st == TEEU_ERR_OVERFLOW || st == TEEU_ERR_NPY_SIZE_OVERFLOW || st == TEEU_ERR_NOMEM,
+                  "got %s: %s", teeu_status_str(st), teeu_last_error());
+    ck_assert_ptr_null(out);
+    st = run1("matmul@1{}", x, y, &out);
+    ck_assert_msg(st == TEEU_ERR_OVERFLOW || st == TEEU_ERR_NPY_SIZE_OVERFLOW || st == TEEU_ERR_NOMEM,
+                  "got %s: %s", teeu_status_str(st), teeu_last_error());
+    ck_assert_ptr_null(out);
+    teeu_ndarray_free(x);
+    teeu_ndarray_free(y);
 }
 END_TEST
 

@@ -472,17 +472,26 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
         st = out_acc(&r, *out, sizeof(double), (void **)&acc, &owned);
     if (st != TEEU_OK)
         goto done;
+    /*
+     * numpy computes var/std of float16/float32/complex64 in that precision
+     * (mean, deviations, squares, sum: each rounded), so a sum of squares
+     * past float16's range is inf there; round the same steps to match.
+     */
+    bool rnd = out_dt != TEEU_DTYPE_FLOAT64;
+#define TK_R(x) (rnd ? tk_round_to((x), out_dt) : (x))
     double cnt = (double)r.count;
     if (cplx) {
         tk_c128 *m = mean;
         sum_c128(&r, m);
-        for (size_t i = 0; i < r.out_size; i++)
-            m[i] = tk_c_div(m[i], (tk_c128){cnt, 0.0});
+        for (size_t i = 0; i < r.out_size; i++) {
+            m[i] = tk_c_div((tk_c128){TK_R(m[i].re), TK_R(m[i].im)}, (tk_c128){cnt, 0.0});
+            m[i] = (tk_c128){TK_R(m[i].re), TK_R(m[i].im)};
+        }
     } else {
         double *m = mean;
         sum_f64(&r, m);
         for (size_t i = 0; i < r.out_size; i++)
-            m[i] /= cnt;
+            m[i] = TK_R(TK_R(m[i]) / cnt);
     }
     static_assert(sizeof(tk_c128) == 2 * sizeof(double), "tk_c128 is two doubles");
     double buf[2 * TK_CHUNK];
@@ -495,14 +504,14 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
             tk_load_c128(cbuf, c.ptr, c.stride, c.count, c.dtype, c.swap);
             for (size_t j = 0; j < c.count; j++) {
                 const tk_c128 *m = (const tk_c128 *)mean + o + j * step;
-                double dr = cbuf[j].re - m->re, di = cbuf[j].im - m->im;
-                acc[o + j * step] += dr * dr + di * di;
+                double dr = TK_R(cbuf[j].re - m->re), di = TK_R(cbuf[j].im - m->im);
+                acc[o + j * step] += TK_R(TK_R(dr * dr) + TK_R(di * di));
             }
         } else {
             tk_load_f64(buf, c.ptr, c.stride, c.count, c.dtype, c.swap);
             for (size_t j = 0; j < c.count; j++) {
-                double d = buf[j] - ((const double *)mean)[o + j * step];
-                acc[o + j * step] += d * d;
+                double d = TK_R(buf[j] - ((const double *)mean)[o + j * step]);
+                acc[o + j * step] += TK_R(d * d);
             }
         }
     }
@@ -510,10 +519,11 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
     if (div < 0)
         div = 0;
     for (size_t i = 0; i < r.out_size; i++) {
-        acc[i] /= div;
+        acc[i] = TK_R(TK_R(acc[i]) / div);
         if (take_sqrt)
             acc[i] = sqrt(acc[i]);
     }
+#undef TK_R
     tk_store_f64(teeu_ndarray_data(*out), (ptrdiff_t)teeu_dtype_size(out_dt), acc, r.out_size, out_dt);
 done:
     free(mean);
