@@ -171,7 +171,8 @@ class Bench:
         for size, reps, py_reps in sizes:
             for data in ("random", "compressible"):
                 log(f"python reference put {size_name(size)} {data} x{py_reps}")
-                res = run_json(self.py_cmd("put", "--size", size, "--data", data, "--reps", py_reps), 900)
+                res = run_json(self.py_cmd("put", "--size", size, "--data", data, "--reps", py_reps),
+                               60 + (py_reps + 1) * size / 10e6)
                 res.update(size=size, data=data)
                 r["python_put"].append(res)
             for data, zstd in CONFIGS:
@@ -179,22 +180,25 @@ class Bench:
                     r["put"].append({"size": size, "data": data, "zstd": zstd, "error": missing})
                     continue
                 log(f"libteeu put {size_name(size)} {data} zstd={zstd} x{reps}")
-                res = run_json(self.client_cmd("put", size, data, zstd, reps), 900)
+                res = run_json(self.client_cmd("put", size, data, zstd, reps), 60 + (reps + 1) * size / 20e6)
                 res.update(size=size, data=data, zstd=zstd)
                 r["put"].append(res)
                 self.delete(res.get("uuids", []))
-        iters, warmup = (self.a.latency_iters or (200 if self.a.quick else 1000)), self.a.latency_warmup
-        log(f"latency 4x3: python reference x{iters}")
-        r["python_latency"] = run_json(self.py_cmd("latency", "--iters", iters, "--warmup", warmup), 1800)
+        iters = self.a.latency_iters or (200 if self.a.quick else 1000)
+        call_iters = self.a.call_iters or (20 if self.a.quick else 100)
+        warmup = self.a.latency_warmup
+        log(f"latency 4x3: python reference put x{iters}")
+        r["python_latency"] = run_json(self.py_cmd("latency", "--iters", iters, "--warmup", warmup), 600)
         if missing:
             r["latency"] = {"error": missing}
             r["seed"] = {"error": missing}
         else:
-            log(f"latency 4x3: libteeu put/call/reveal x{iters}")
-            r["latency"] = run_json(self.client_cmd("latency", iters, warmup), 1800)
+            log(f"latency 4x3: libteeu put x{iters}, call + reveal x{call_iters}")
+            r["latency"] = run_json(self.client_cmd("latency", iters, call_iters, warmup), 60 + 3 * call_iters + iters)
             seed_reps = 3 if self.a.quick else 5
             log(f"seed aggregation x{seed_reps}")
-            r["seed"] = run_json(self.client_cmd("seed", seed_reps), 600)
+            r["seed"] = run_json(self.client_cmd("seed", seed_reps), 30 + 10 * seed_reps)
+        r["call_iters"] = call_iters
         r["latency_iters"], r["latency_warmup"] = iters, warmup
         r["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         return r
@@ -256,8 +260,9 @@ def render(r):
             f"| {fmt(prss and prss / 1024, '.0f')} |")
     out.append("")
     lat, plat = r["latency"], r["python_latency"]
-    out.append(f"Latency, 4x3 float64, {r['latency_iters']} iterations after {r['latency_warmup']} warm-up "
-               "(call: average@1{\"axis\":1} over [object, base object]; reveal: its result)")
+    out.append(f"Latency, 4x3 float64, after {r['latency_warmup']} warm-up: put over {r['latency_iters']} iterations; "
+               f"call (average@1{{\"axis\":1}} over [object, base object]) and reveal (of its result) over "
+               f"{r.get('call_iters', r['latency_iters'])} iterations")
     if "error" in lat:
         out.append(f"libteeu: not measured: {lat['error']}")
     out.append("| operation | libteeu p50 ms | libteeu p99 ms | Python p50 ms | Python p99 ms | p50 libteeu / Python |")
@@ -336,6 +341,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--latency-iters", type=int, default=0)
     ap.add_argument("--latency-warmup", type=int, default=50)
+    ap.add_argument("--call-iters", type=int, default=0)
     ap.add_argument("--json", required=True)
     args = ap.parse_args()
     r = Bench(args).run()

@@ -3,7 +3,7 @@
  * it; each invocation is its own process so its peak RSS is the client's).
  *
  *   bench_client OPTIONS put SIZE_BYTES random|compressible ZSTD_LEVEL REPS
- *   bench_client OPTIONS latency ITERS WARMUP
+ *   bench_client OPTIONS latency PUT_ITERS CALL_ITERS WARMUP
  *   bench_client OPTIONS seed REPS
  *
  * OPTIONS: --am HOST:PORT --teeu HOST:PORT --key PARTY.pem [--key2 BOB.pem]
@@ -13,9 +13,10 @@
  *          repeating pattern; one warm-up put of a 12-element array (the
  *          client's one-time handshakes), then REPS timed teeu_put calls;
  *          prints the objects' uuids (bench.py deletes them afterwards).
- * latency: a 4x3 array; per iteration one timed teeu_put, one timed
- *          teeu_call of average@1{"axis":1} over [that object, a base
- *          object] and one timed teeu_reveal of the result (checked).
+ * latency: a 4x3 array; WARMUP then PUT_ITERS timed teeu_put calls (and
+ *          the client's cost counters per put); then CALL_ITERS timed
+ *          teeu_call of average@1{"axis":1} over [an object, a base object]
+ *          each followed by a timed teeu_reveal of its result (checked).
  * seed:    the seed's two-party aggregation, timed end to end from creating
  *          both parties' clients to both reveals (checked against the
  *          average computed here), REPS times with fresh clients.
@@ -215,60 +216,69 @@ static int check_average(const teeu_ndarray *got, const double *x, const double 
     return 0;
 }
 
-/* One put + call + reveal round; times[0..2] receive the three latencies. */
-static int round_trip(teeu_client *client, const teeu_func *func, const teeu_ndarray *arr, const double *x,
-                      const teeu_object *base, const double *base_data, double times[3])
+/* One timed teeu_put of the 4x3 array. */
+static int timed_put(teeu_client *client, const teeu_func *func, const teeu_ndarray *arr, double *t,
+                     teeu_object **out)
 {
     const teeu_func *funcs[1] = {func};
-    teeu_object *obj = NULL, *result = NULL;
-    teeu_ndarray *got = NULL;
-    int rc = 1;
+    teeu_object *obj = NULL;
     double t0 = now();
     teeu_status st = teeu_put(client, arr, funcs, 1, &obj);
-    double t1 = now();
-    if (st != TEEU_OK) {
-        rc = fail("teeu_put", st);
-        goto out;
-    }
+    *t = now() - t0;
+    if (st != TEEU_OK)
+        return fail("teeu_put", st);
+    if (out != NULL)
+        *out = obj;
+    else
+        teeu_object_free(obj);
+    return 0;
+}
+
+/* One timed teeu_call over [obj, base] and one timed teeu_reveal of its result (checked). */
+static int timed_call_reveal(teeu_client *client, const teeu_func *func, const teeu_object *obj, const double *x,
+                             const teeu_object *base, const double *base_data, double *t_call, double *t_reveal)
+{
+    teeu_object *result = NULL;
+    teeu_ndarray *got = NULL;
     const teeu_object *objs[2] = {obj, base};
-    st = teeu_call(client, func, objs, 2, &result);
-    double t2 = now();
+    int rc = 1;
+    double t0 = now();
+    teeu_status st = teeu_call(client, func, objs, 2, &result);
+    double t1 = now();
     if (st != TEEU_OK) {
         rc = fail("teeu_call", st);
         goto out;
     }
     st = teeu_reveal(client, result, &got);
-    double t3 = now();
+    double t2 = now();
     if (st != TEEU_OK) {
         rc = fail("teeu_reveal", st);
         goto out;
     }
-    times[0] = t1 - t0;
-    times[1] = t2 - t1;
-    times[2] = t3 - t2;
+    *t_call = t1 - t0;
+    *t_reveal = t2 - t1;
     rc = check_average(got, x, base_data, 4, 3);
 out:
     teeu_ndarray_free(got);
     teeu_object_free(result);
-    teeu_object_free(obj);
     return rc;
 }
 
 static int cmd_latency(const bench_opts *o, int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: bench_client OPTIONS latency ITERS WARMUP\n");
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_client OPTIONS latency PUT_ITERS CALL_ITERS WARMUP\n");
         return 2;
     }
-    int iters = atoi(argv[0]), warmup = atoi(argv[1]);
-    if (iters <= 0 || warmup < 0) {
+    int put_iters = atoi(argv[0]), call_iters = atoi(argv[1]), warmup = atoi(argv[2]);
+    if (put_iters <= 0 || call_iters <= 0 || warmup < 0) {
         fprintf(stderr, "bench_client latency: bad arguments\n");
         return 2;
     }
-    double *t = calloc((size_t)iters * 3, sizeof(double));
-    double *put = calloc((size_t)iters, sizeof(double)), *call = calloc((size_t)iters, sizeof(double)),
-           *reveal = calloc((size_t)iters, sizeof(double));
-    double x[12], base_data[12];
+    int call_warmup = warmup < 3 ? warmup : 3;
+    double *put = calloc((size_t)put_iters, sizeof(double)), *call = calloc((size_t)call_iters, sizeof(double)),
+           *reveal = calloc((size_t)call_iters, sizeof(double));
+    double x[12], base_data[12], scratch[2];
     for (int i = 0; i < 12; i++) {
         x[i] = (double)i;
         base_data[i] = 0.5 * (double)i + 1.0;
@@ -277,9 +287,10 @@ static int cmd_latency(const bench_opts *o, int argc, char **argv)
     teeu_client *client = NULL;
     teeu_func *func = NULL;
     teeu_ndarray *arr = NULL, *base_arr = NULL;
-    teeu_object *base = NULL;
+    teeu_object *base = NULL, *obj = NULL;
+    teeu_client_stats s0, s1;
     int rc = 1;
-    if (t == NULL || put == NULL || call == NULL || reveal == NULL) {
+    if (put == NULL || call == NULL || reveal == NULL) {
         fprintf(stderr, "bench_client: out of memory\n");
         goto out;
     }
@@ -292,37 +303,50 @@ static int cmd_latency(const bench_opts *o, int argc, char **argv)
         rc = fail("setup", st);
         goto out;
     }
-    const teeu_func *funcs[1] = {func};
-    if ((st = teeu_put(client, base_arr, funcs, 1, &base)) != TEEU_OK) {
-        rc = fail("teeu_put (base object)", st);
+    if (timed_put(client, func, base_arr, scratch, &base) != 0 || timed_put(client, func, arr, scratch, &obj) != 0)
+        goto out;
+    /* Puts: warm-up, then the timed iterations (cost counters around them). */
+    for (int i = 0; i < warmup; i++)
+        if (timed_put(client, func, arr, scratch, NULL) != 0)
+            goto out;
+    if ((st = teeu_client_get_stats(client, &s0)) != TEEU_OK) {
+        rc = fail("teeu_client_get_stats", st);
         goto out;
     }
-    double scratch[3];
-    for (int i = 0; i < warmup; i++)
-        if (round_trip(client, func, arr, x, base, base_data, scratch) != 0)
+    for (int i = 0; i < put_iters; i++)
+        if (timed_put(client, func, arr, &put[i], NULL) != 0)
             goto out;
-    for (int i = 0; i < iters; i++) {
-        if (round_trip(client, func, arr, x, base, base_data, scratch) != 0)
-            goto out;
-        put[i] = scratch[0];
-        call[i] = scratch[1];
-        reveal[i] = scratch[2];
+    if ((st = teeu_client_get_stats(client, &s1)) != TEEU_OK) {
+        rc = fail("teeu_client_get_stats", st);
+        goto out;
     }
-    printf("{\"bench\": \"client_latency\", \"iters\": %d, \"warmup\": %d, ", iters, warmup);
-    print_times("put_times", put, (size_t)iters);
+    /* Calls and reveals over [obj, base]. */
+    for (int i = 0; i < call_warmup; i++)
+        if (timed_call_reveal(client, func, obj, x, base, base_data, &scratch[0], &scratch[1]) != 0)
+            goto out;
+    for (int i = 0; i < call_iters; i++)
+        if (timed_call_reveal(client, func, obj, x, base, base_data, &call[i], &reveal[i]) != 0)
+            goto out;
+    printf("{\"bench\": \"client_latency\", \"put_iters\": %d, \"call_iters\": %d, \"warmup\": %d, ", put_iters,
+           call_iters, warmup);
+    print_times("put_times", put, (size_t)put_iters);
     printf(", ");
-    print_times("call_times", call, (size_t)iters);
+    print_times("call_times", call, (size_t)call_iters);
     printf(", ");
-    print_times("reveal_times", reveal, (size_t)iters);
+    print_times("reveal_times", reveal, (size_t)call_iters);
+    double n = (double)put_iters;
+    printf(", \"per_put\": {\"rpc_calls\": %.2f, \"am_calls\": %.2f, \"teeu_calls\": %.2f, \"rsa_private_ops\": %.2f}",
+           (double)(s1.rpc_calls - s0.rpc_calls) / n, (double)(s1.am_calls - s0.am_calls) / n,
+           (double)(s1.teeu_calls - s0.teeu_calls) / n, (double)(s1.rsa_private_ops - s0.rsa_private_ops) / n);
     printf(", \"maxrss_kib\": %ld}\n", peak_rss_kib());
     rc = 0;
 out:
+    teeu_object_free(obj);
     teeu_object_free(base);
     teeu_ndarray_free(base_arr);
     teeu_ndarray_free(arr);
     teeu_func_free(func);
     teeu_client_free(client);
-    free(t);
     free(put);
     free(call);
     free(reveal);
@@ -453,7 +477,7 @@ int main(int argc, char **argv)
     if (o.am == NULL || o.teeu == NULL || o.key == NULL || optind >= argc) {
         fprintf(stderr, "usage: bench_client --am HOST:PORT --teeu HOST:PORT --key PEM [--key2 PEM]\n"
                         "       [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE]\n"
-                        "       put SIZE random|compressible ZSTD REPS | latency ITERS WARMUP | seed REPS\n");
+                        "       put SIZE random|compressible ZSTD REPS | latency PUT_ITERS CALL_ITERS WARMUP | seed REPS\n");
         return 2;
     }
     teeu_set_log_handler(teeu_log_to_stderr, NULL, TEEU_LOG_ERROR);

@@ -79,7 +79,7 @@ def results(aes, put_times, py_times, rss_kib, lat, py_lat):
         "python_put": [{"size": size, "data": "random", "times": py_times, "maxrss_kib": 1000}],
         "latency": {"put_times": lat, "call_times": lat, "reveal_times": lat},
         "python_latency": {"put_times": py_lat},
-        "seed": {"times": [1.0, 2.0, 3.0]}, "latency_iters": len(lat), "latency_warmup": 0,
+        "seed": {"times": [1.0, 2.0, 3.0]}, "latency_iters": len(lat), "call_iters": len(lat), "latency_warmup": 0,
     }
 
 
