@@ -8,6 +8,7 @@
  *
  * OPTIONS: --am HOST:PORT --teeu HOST:PORT --key PARTY.pem [--key2 BOB.pem]
  *          [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE]
+ *          [--segment-size BYTES]   (teeu_config.segment_size; default the client's)
  *
  * put:     a float64 array of SIZE_BYTES (1-D), uniform random or a short
  *          repeating pattern; one warm-up put of a 12-element array (the
@@ -46,6 +47,7 @@ typedef struct bench_opts {
     const char *am_mr;
     const char *teeu_mr;
     const char *sim_root;
+    size_t segment_size; /* 0 = the client's default */
 } bench_opts;
 
 static double now(void)
@@ -90,6 +92,7 @@ static teeu_status make_client(const bench_opts *o, const char *key_file, int zs
     cfg.sim_root_file = o->sim_root;
     cfg.timeout_ms = 600000;
     cfg.zstd_level = zstd_level;
+    cfg.segment_size = o->segment_size;
     return teeu_client_new(&cfg, out);
 }
 
@@ -458,7 +461,8 @@ int main(int argc, char **argv)
         {"am", required_argument, NULL, 'a'},       {"teeu", required_argument, NULL, 't'},
         {"key", required_argument, NULL, 'k'},      {"key2", required_argument, NULL, 'K'},
         {"am-mrenclave", required_argument, NULL, 'm'}, {"teeu-mrenclave", required_argument, NULL, 'M'},
-        {"sim-root", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
+        {"sim-root", required_argument, NULL, 'r'}, {"segment-size", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
     };
     bench_opts o = {0};
     int c;
@@ -471,12 +475,13 @@ int main(int argc, char **argv)
         case 'm': o.am_mr = optarg; break;
         case 'M': o.teeu_mr = optarg; break;
         case 'r': o.sim_root = optarg; break;
+        case 's': o.segment_size = (size_t)strtoull(optarg, NULL, 10); break;
         default: return 2;
         }
     }
     if (o.am == NULL || o.teeu == NULL || o.key == NULL || optind >= argc) {
         fprintf(stderr, "usage: bench_client --am HOST:PORT --teeu HOST:PORT --key PEM [--key2 PEM]\n"
-                        "       [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE]\n"
+                        "       [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE] [--segment-size BYTES]\n"
                         "       put SIZE random|compressible ZSTD REPS | latency PUT_ITERS CALL_ITERS WARMUP | seed REPS\n");
         return 2;
     }
