@@ -101,6 +101,17 @@ def openssl_aes_gcm():
     raise RuntimeError(f"cannot parse `{' '.join(cmd)}` output:\n{p.stdout}")
 
 
+def openssl_rsa3072():
+    """Single-core `openssl speed rsa3072`: seconds per private-key operation (sign) and per verify."""
+    cmd = ["openssl", "speed", "-seconds", "2", "rsa3072"]
+    p = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    for line in p.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[0] == "rsa" and f[1] == "3072":
+            return {"cmd": " ".join(cmd), "sign_s": float(f[3].rstrip("s")), "verify_s": float(f[4].rstrip("s"))}
+    raise RuntimeError(f"cannot parse `{' '.join(cmd)}` output:\n{p.stdout}")
+
+
 class Bench:
     def __init__(self, args):
         self.a = args
@@ -161,6 +172,7 @@ class Bench:
         r = self.results
         log("physical reference: openssl speed -evp aes-256-gcm (3 s), memcpy")
         r["aes_gcm"] = openssl_aes_gcm()
+        r["rsa3072"] = openssl_rsa3072()
         r["memcpy"] = run_json([str(self.build / "bench_memcpy"), "256", "5"], 120)
         r["state_fs"] = self.a.state_fs
         r["fsync_state"] = write_fsync(self.a.state_dir)
@@ -225,10 +237,13 @@ def render(r):
                + (" — QUICK run" if r["quick"] else ""))
     out.append("")
     out.append("Physical reference (same run)")
-    out.append("| reference | MB/s |")
+    out.append("| reference | MB/s (or time) |")
     out.append("|---|---:|")
     out.append(f"| `{r['aes_gcm']['cmd']}` (16384-byte column, 1 core) | {aes / 1e6:.1f} |")
     out.append(f"| memcpy 256 MiB, 1 thread, best of 5 (bench_memcpy) | {fmt(mem and mem / 1e6, '.1f')} |")
+    rsa = r.get("rsa3072")
+    if rsa:
+        out.append(f"| `{rsa['cmd']}`: one private-key operation (sign, OAEP decrypt) | {rsa['sign_s'] * 1e3:.2f} ms |")
     out.append(f"| write + fsync 256 MiB in the services' state folder ({r['state_fs']}) "
                f"| {r['fsync_state']['bytes_per_s'] / 1e6:.1f} |")
     if r.get("fsync_disk"):
@@ -276,6 +291,13 @@ def render(r):
                    f"| {fmt(l50 and p50 and l50 / p50, '.2f')} |")
     if "error" in plat:
         out.append(f"Python reference latency failed: {plat['error']}")
+    pp = lat.get("per_put")
+    if pp and rsa:
+        out.append(f"libteeu per small put: {pp['rpc_calls']:.0f} RPCs ({pp['am_calls']:.0f} AuthManager, "
+                   f"{pp['teeu_calls']:.0f} TEEU), {pp['rsa_private_ops']:.0f} RSA-3072 private-key operations in the "
+                   f"client = {pp['rsa_private_ops'] * rsa['sign_s'] * 1e3:.2f} ms of `openssl speed` signing"
+                   + (f"; the Python path does {plat['rsa_private_ops_per_put']:.0f}"
+                      if "rsa_private_ops_per_put" in plat else ""))
     out.append("")
     seed = r["seed"]
     out.append("Seed aggregation, two parties (fresh clients, 2x4 puts by Alice and Bob, Alice's "
