@@ -228,6 +228,13 @@ def throughput(res):
     return res["size"] / statistics.median(res["times"])
 
 
+def cpu_share(res):
+    """The client's CPU seconds per wall second during its puts (1.00 = one core busy)."""
+    if "error" in res or not res.get("cpu_times") or not res.get("times"):
+        return None
+    return sum(res["cpu_times"]) / sum(res["times"])
+
+
 def render(r):
     out = []
     aes = r["aes_gcm"]["bytes_per_s"]
@@ -257,8 +264,8 @@ def render(r):
     if py_send is False:
         out.append("Python reference timed up to the network send (no teeud to send to)")
     out.append("| size | data | zstd | reps | libteeu MB/s | / AES-GCM | / memcpy | Python MB/s | libteeu / Python "
-               "| client peak RSS MiB | peak − array MiB | Python peak RSS MiB |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| client CPU / wall | client peak RSS MiB | peak − array MiB | Python peak RSS MiB |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     py = {(p["size"], p["data"]): p for p in r["python_put"]}
     for res in r["put"]:
         t = throughput(res)
@@ -270,7 +277,7 @@ def render(r):
         out.append(
             f"| {size_name(res['size'])} | {res['data']} | {res['zstd'] or 'off'} | {len(res.get('times', []))} "
             f"| {fmt(t and t / 1e6, '.1f')}{err} | {fmt(t and t / aes, '.2f')} | {fmt(t and mem and t / mem, '.2f')} "
-            f"| {fmt(pt and pt / 1e6, '.1f')} | {fmt(t and pt and t / pt, '.2f')} "
+            f"| {fmt(pt and pt / 1e6, '.1f')} | {fmt(t and pt and t / pt, '.2f')} | {fmt(cpu_share(res), '.2f')} "
             f"| {fmt(rss and rss / 1024, '.0f')} | {fmt(rss and (rss * 1024 - res['size']) / MIB, '.0f')} "
             f"| {fmt(prss and prss / 1024, '.0f')} |")
     out.append("")

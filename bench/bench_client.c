@@ -13,7 +13,8 @@
  * put:     a float64 array of SIZE_BYTES (1-D), uniform random or a short
  *          repeating pattern; one warm-up put of a 12-element array (the
  *          client's one-time handshakes), then REPS timed teeu_put calls;
- *          prints the objects' uuids (bench.py deletes them afterwards).
+ *          prints the objects' uuids (bench.py deletes them afterwards)
+ *          and the client's CPU time (user + system) of each put.
  * latency: a 4x3 array; WARMUP then PUT_ITERS timed teeu_put calls (and
  *          the client's cost counters per put); then CALL_ITERS timed
  *          teeu_call of average@1{"axis":1} over [an object, a base object]
@@ -63,6 +64,16 @@ static long peak_rss_kib(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return -1;
     return ru.ru_maxrss;
+}
+
+/* User + system CPU seconds of this process so far. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
 static int fail(const char *what, teeu_status st)
@@ -128,13 +139,13 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
     }
     size_t n = size / sizeof(double);
     double *data = malloc(n * sizeof(double));
-    double *times = calloc((size_t)reps, sizeof(double));
+    double *times = calloc((size_t)reps, sizeof(double)), *cpu = calloc((size_t)reps, sizeof(double));
     char(*uuids)[33] = calloc((size_t)reps + 1, sizeof(*uuids));
     teeu_client *client = NULL;
     teeu_func *func = NULL;
     teeu_ndarray *arr = NULL, *small = NULL;
     int rc = 1;
-    if (data == NULL || times == NULL || uuids == NULL) {
+    if (data == NULL || times == NULL || cpu == NULL || uuids == NULL) {
         fprintf(stderr, "bench_client: out of memory for %zu bytes\n", size);
         goto out;
     }
@@ -162,9 +173,10 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
     long rss_before = peak_rss_kib();
     for (int r = 0; r < reps; r++) {
         obj = NULL;
-        double t0 = now();
+        double c0 = cpu_seconds(), t0 = now();
         st = teeu_put(client, arr, funcs, 1, &obj);
         times[r] = now() - t0;
+        cpu[r] = cpu_seconds() - c0;
         if (st != TEEU_OK) {
             rc = fail("teeu_put", st);
             goto out;
@@ -175,6 +187,8 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
     printf("{\"bench\": \"client_put\", \"size\": %zu, \"data\": \"%s\", \"zstd\": %d, ", n * sizeof(double),
            random ? "random" : "compressible", zstd);
     print_times("times", times, (size_t)reps);
+    printf(", ");
+    print_times("cpu_times", cpu, (size_t)reps);
     /* The objects' uuids let bench.py delete them between measurements. */
     printf(", \"uuids\": [");
     for (int r = 0; r <= reps; r++)
@@ -187,6 +201,7 @@ out:
     teeu_func_free(func);
     teeu_client_free(client);
     free(uuids);
+    free(cpu);
     free(times);
     free(data);
     return rc;
