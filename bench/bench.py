@@ -29,7 +29,7 @@ SOURCE_DIR = pathlib.Path(__file__).resolve().parents[1]
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 # (bytes, libteeu reps, Python reps): fewer repetitions for the big sizes.
-SIZES = [(KIB, 30, 30), (MIB, 10, 10), (64 * MIB, 3, 3), (256 * MIB, 2, 2), (GIB, 1, 1)]
+SIZES = [(KIB, 30, 30), (MIB, 10, 10), (64 * MIB, 5, 3), (256 * MIB, 5, 2), (GIB, 2, 1)]
 # (data, zstd level): without and with zstd, random and highly compressible data.
 CONFIGS = [("random", 0), ("random", 1), ("compressible", 0), ("compressible", 1)]
 TARGET_PUT_SIZE = 256 * MIB
@@ -99,6 +99,30 @@ def openssl_aes_gcm():
             if v.endswith("k"):
                 return {"cmd": " ".join(cmd), "bytes_per_s": float(v[:-1]) * 1000.0}
     raise RuntimeError(f"cannot parse `{' '.join(cmd)}` output:\n{p.stdout}")
+
+
+LOG_LINE = re.compile(r" (\w+) grpc-status=\S+ .*? ([\d.]+) ms$")
+
+
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except (OSError, TypeError):
+        return None
+
+
+def server_times(path, start):
+    """{method: [seconds]} from a service's request log lines written after offset start."""
+    out = {}
+    if not path or start is None:
+        return out
+    with open(path, "rb") as f:
+        f.seek(start)
+        for raw in f:
+            m = LOG_LINE.search(raw.decode(errors="replace").rstrip())
+            if m:
+                out.setdefault(m.group(1), []).append(float(m.group(2)) / 1e3)
+    return out
 
 
 def openssl_rsa3072():
@@ -206,7 +230,11 @@ class Bench:
             r["seed"] = {"error": missing}
         else:
             log(f"latency 4x3: libteeu put x{iters}, call + reveal x{call_iters}")
+            am0, td0 = log_size(self.a.am_log), log_size(self.a.teeu_log)
             r["latency"] = run_json(self.client_cmd("latency", iters, call_iters, warmup), 60 + 3 * call_iters + iters)
+            # What the services logged for these requests (their own handling time, warm-up included).
+            r["latency_server"] = {"authmanager": server_times(self.a.am_log, am0),
+                                   "teeud": server_times(self.a.teeu_log, td0)}
             seed_reps = 3 if self.a.quick else 5
             log(f"seed aggregation x{seed_reps}")
             r["seed"] = run_json(self.client_cmd("seed", seed_reps), 30 + 10 * seed_reps)
@@ -263,9 +291,10 @@ def render(r):
         out.append(f"libteeu: not measured: {r['libteeu_missing']}")
     if py_send is False:
         out.append("Python reference timed up to the network send (no teeud to send to)")
-    out.append("| size | data | zstd | reps | libteeu MB/s | / AES-GCM | / memcpy | Python MB/s | libteeu / Python "
+    out.append("| size | data | zstd | reps | libteeu ms | libteeu MB/s | best MB/s | / AES-GCM | / memcpy | Python MB/s "
+               "| libteeu / Python "
                "| client CPU / wall | client peak RSS MiB | peak − array MiB | Python peak RSS MiB |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     py = {(p["size"], p["data"]): p for p in r["python_put"]}
     for res in r["put"]:
         t = throughput(res)
@@ -276,7 +305,8 @@ def render(r):
         err = f" ({res['error']})" if "error" in res and not r.get("libteeu_missing") else ""
         out.append(
             f"| {size_name(res['size'])} | {res['data']} | {res['zstd'] or 'off'} | {len(res.get('times', []))} "
-            f"| {fmt(t and t / 1e6, '.1f')}{err} | {fmt(t and t / aes, '.2f')} | {fmt(t and mem and t / mem, '.2f')} "
+            f"| {fmt(t and res['size'] / t * 1e3, '.1f')} | {fmt(t and t / 1e6, '.1f')}{err} "
+            f"| {fmt(t and res['size'] / min(res['times']) / 1e6, '.1f')} | {fmt(t and t / aes, '.2f')} | {fmt(t and mem and t / mem, '.2f')} "
             f"| {fmt(pt and pt / 1e6, '.1f')} | {fmt(t and pt and t / pt, '.2f')} | {fmt(cpu_share(res), '.2f')} "
             f"| {fmt(rss and rss / 1024, '.0f')} | {fmt(rss and (rss * 1024 - res['size']) / MIB, '.0f')} "
             f"| {fmt(prss and prss / 1024, '.0f')} |")
@@ -298,6 +328,16 @@ def render(r):
                    f"| {fmt(l50 and p50 and l50 / p50, '.2f')} |")
     if "error" in plat:
         out.append(f"Python reference latency failed: {plat['error']}")
+    srv = r.get("latency_server") or {}
+    parts = []
+    for svc, method in (("authmanager", "CreateDataWithAuth"), ("teeud", "PutObject"), ("teeud", "Call"),
+                        ("authmanager", "GetComputeMeta"), ("teeud", "Reveal")):
+        t = srv.get(svc, {}).get(method)
+        if t:
+            parts.append(f"{method} {pct(t, 50) * 1e3:.2f} ms ({svc}, n={len(t)})")
+    if parts:
+        out.append("Server-side handling time p50 during the libteeu latency run (from the services' request logs): "
+                   + "; ".join(parts))
     pp = lat.get("per_put")
     if pp and rsa:
         out.append(f"libteeu per small put: {pp['rpc_calls']:.0f} RPCs ({pp['am_calls']:.0f} AuthManager, "
@@ -367,6 +407,8 @@ def main():
     ap.add_argument("--state-dir", required=True, help="folder holding the services' state")
     ap.add_argument("--state-fs", default="", help="how to name it in the table (tmpfs, disk)")
     ap.add_argument("--disk-dir", default="", help="a disk folder for the write+fsync reference")
+    ap.add_argument("--am-log", default="", help="teeu-authmanager's log (info level): server-side times")
+    ap.add_argument("--teeu-log", default="", help="teeud's log (info level)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--latency-iters", type=int, default=0)
     ap.add_argument("--latency-warmup", type=int, default=50)

@@ -104,20 +104,23 @@ done
 "$build/teeu-attest" sim-init "$tmp/sim-ca" >/dev/null
 
 am_addr="$(start authmanager "$am_bin" --simulation --sim-authority "$tmp/sim-ca" \
-    --listen 127.0.0.1:0 --state "$tmp/am" --log-level=warn)"
+    --listen 127.0.0.1:0 --state "$tmp/am" --log-level=info)"
 echo "[bench] teeu-authmanager on $am_addr" >&2
 
 teeu_args=()
 if [ -x "$teeud_bin" ]; then
     teeu_mr="$("$teeud_bin" --print-mrenclave)"
     teeu_addr="$(start teeud "$teeud_bin" --simulation --sim-authority "$tmp/sim-ca" \
-        --listen 127.0.0.1:0 --state "$tmp/teeud" --authmanager "$am_addr" --log-level=warn)"
+        --listen 127.0.0.1:0 --state "$tmp/teeud" --authmanager "$am_addr" --log-level=info)"
     echo "[bench] teeud on $teeu_addr (MRENCLAVE $teeu_mr)" >&2
     teeu_args=(--teeu "$teeu_addr" --teeu-mrenclave "$teeu_mr" --sim-root "$tmp/sim-ca/root_ca.pem")
 else
     echo "[bench] no teeud in this tree: libteeu rows are skipped, the Python path is timed up to the send" >&2
 fi
 
+# The services log one line per request (info level) with its handling time:
+# bench.py reads them for the server-side part of the latencies.
 /usr/bin/python3 bench/bench.py --build "$build" --am "$am_addr" --key "$tmp/alice.pem" --key2 "$tmp/bob.pem" \
+    --am-log "$tmp/authmanager.log" --teeu-log "$tmp/teeud.log" \
     --state-dir "$tmp" --state-fs "$state_fs" --disk-dir "$diskdir" \
     "${teeu_args[@]}" "${quick[@]}" "${extra[@]}" --json "$build/results.json"

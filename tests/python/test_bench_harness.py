@@ -94,9 +94,9 @@ def test_table_ratios_and_targets():
     table = bench.render(r)
     row = next(line for line in table.splitlines() if line.startswith("| 256 MiB"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[4] == f"{size / 0.2 / 1e6:.1f}"
-    assert cells[5] == "0.50" and cells[6] == "0.12" and cells[8] == "4.00" and cells[9] == "0.25"
-    assert cells[11] == "10"
+    assert cells[4] == "200.0" and cells[5] == f"{size / 0.2 / 1e6:.1f}" and cells[6] == f"{size / 0.1 / 1e6:.1f}"
+    assert cells[7] == "0.50" and cells[8] == "0.12" and cells[10] == "4.00" and cells[11] == "0.25"
+    assert cells[13] == "10"
     t = {name: ok for name, _, ok in bench.targets(r)}
     assert list(t.values()) == [True, True, True]
     put = next(line for line in table.splitlines() if line.startswith("| put"))
