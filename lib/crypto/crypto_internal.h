@@ -72,6 +72,12 @@ teeu_status tu_rsa_sign(const teeu_key *priv, const tu_bytes *parts, size_t n_pa
 teeu_status tu_rsa_verify(const teeu_key *pub, const tu_bytes *parts, size_t n_parts,
                           const uint8_t *sig, size_t sig_len);
 
+/**
+ * RSA private-key operations (signatures, OAEP decryptions) the calling
+ * thread has done so far: a debug statistic for cost tests.
+ */
+uint64_t tu_rsa_private_ops_thread(void);
+
 /* ---- RSA-OAEP (SHA-1, MGF1-SHA-1, empty label) -------------------------- */
 
 teeu_status tu_rsa_oaep_encrypt(const teeu_key *pub, const uint8_t *in, size_t in_len,

@@ -8,6 +8,18 @@
 
 #include "crypto_internal.h"
 
+/*
+ * RSA private-key operations done by the calling thread: a debug statistic
+ * (the client reports the per-call cost; tests bound it). Thread-local, so
+ * no state is shared between threads.
+ */
+static _Thread_local uint64_t tl_private_ops;
+
+uint64_t tu_rsa_private_ops_thread(void)
+{
+    return tl_private_ops;
+}
+
 static teeu_status tu_need_rsa(const teeu_key *key, bool need_private, const char *op)
 {
     if (key == NULL || tu_key_evp(key) == NULL)
@@ -41,8 +53,10 @@ teeu_status tu_rsa_sign(const teeu_key *priv, const tu_bytes *parts, size_t n_pa
     uint8_t *out = NULL;
     if (ok)
         ok = EVP_DigestSignFinal(ctx, NULL, &len) == 1 && (out = malloc(len)) != NULL;
-    if (ok)
+    if (ok) {
         ok = EVP_DigestSignFinal(ctx, out, &len) == 1;
+        tl_private_ops++;
+    }
     EVP_MD_CTX_free(ctx);
     if (!ok) {
         free(out);
@@ -174,6 +188,7 @@ teeu_status tu_rsa_oaep_decrypt(const teeu_key *priv, const uint8_t *in, size_t 
     }
     size_t len = cap;
     ok = EVP_PKEY_decrypt(ctx, buf, &len, in, in_len) == 1;
+    tl_private_ops++;
     EVP_PKEY_CTX_free(ctx);
     ERR_clear_error();
     if (!ok) {

@@ -17,38 +17,28 @@
 #define TK_MAX_DIMS TEEU_NDARRAY_MAX_DIMS
 
 /* ---- params JSON ---------------------------------------------------------- */
+/*
+ * The params JSON parser and canonical writer live in lib/func (shared with
+ * the client, so a data party and teeud hash the same descriptor bytes);
+ * the kernels keep their historical tk_ names as aliases.
+ */
+#include "func/func_internal.h"
 
-typedef enum tk_jtype { TK_J_NULL, TK_J_BOOL, TK_J_INT, TK_J_STRING, TK_J_ARRAY } tk_jtype;
-
-/** Bounds on untrusted params JSON. */
-#define TK_JSON_MAX_KEYS 16
-#define TK_JSON_MAX_ARRAY 64
-#define TK_JSON_MAX_STRING 256
-
-typedef struct tk_jvalue {
-    tk_jtype type;
-    bool b;
-    int64_t i;
-    char *s;                   /* TK_J_STRING: NUL-terminated, decoded */
-    size_t n;                  /* TK_J_ARRAY: element count */
-    struct tk_jvalue *items;   /* TK_J_ARRAY: scalars only (no nesting) */
-} tk_jvalue;
-
-typedef struct tk_jmember {
-    char *key;
-    tk_jvalue value;
-} tk_jmember;
-
-/** A parsed params object, members sorted by key. */
-typedef struct tk_jobject {
-    size_t n;
-    tk_jmember members[TK_JSON_MAX_KEYS];
-} tk_jobject;
-
-teeu_status tk_json_parse_object(const char *json, size_t len, tk_jobject *obj);
-void tk_json_object_clear(tk_jobject *obj);
-/** Appends the canonical text of obj to buf. */
-teeu_status tk_json_write_canonical(const tk_jobject *obj, tu_buf *buf);
+typedef tu_jtype tk_jtype;
+typedef tu_jvalue tk_jvalue;
+typedef tu_jmember tk_jmember;
+typedef tu_jobject tk_jobject;
+#define TK_J_NULL TU_J_NULL
+#define TK_J_BOOL TU_J_BOOL
+#define TK_J_INT TU_J_INT
+#define TK_J_STRING TU_J_STRING
+#define TK_J_ARRAY TU_J_ARRAY
+#define TK_JSON_MAX_KEYS TU_PJSON_MAX_KEYS
+#define TK_JSON_MAX_ARRAY TU_PJSON_MAX_ARRAY
+#define TK_JSON_MAX_STRING TU_PJSON_MAX_STRING
+#define tk_json_parse_object tu_params_json_parse
+#define tk_json_object_clear tu_params_json_clear
+#define tk_json_write_canonical tu_params_json_write_canonical
 
 /* ---- parsed kernel parameters -------------------------------------------- */
 

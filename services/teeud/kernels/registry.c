@@ -11,6 +11,8 @@
 
 #include "kernels_internal.h"
 
+_Static_assert(TU_KERNEL_IDENTITY_LEN == TU_FUNC_IDENTITY_LEN, "one identity format for client and teeud");
+
 /* Which params a kernel accepts. */
 enum {
     TK_P_AXIS = 1u << 0,        /* null, int or array of ints */
@@ -73,23 +75,12 @@ const tu_kernel_info *tu_kernel_info_at(size_t i)
 
 teeu_status tu_kernel_identity(const char *descriptor, char out[TU_KERNEL_IDENTITY_LEN + 1])
 {
-    if (descriptor == NULL || out == NULL)
-        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "kernel identity: NULL argument");
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    if (EVP_Digest(descriptor, strlen(descriptor), md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
-        return tu_error(TEEU_ERR_CRYPTO, "kernel identity: SHA-256 of the descriptor failed in OpenSSL");
-    char *b64 = NULL;
-    teeu_status st = tu_base64_encode(md, md_len, &b64);
-    if (st != TEEU_OK)
-        return st;
-    if (strlen(b64) != TU_KERNEL_IDENTITY_LEN) {
-        free(b64);
-        return tu_error(TEEU_ERR_INTERNAL_BUG, "kernel identity: base64 of SHA-256 is not 44 chars");
-    }
-    memcpy(out, b64, TU_KERNEL_IDENTITY_LEN + 1);
-    free(b64);
-    return TEEU_OK;
+    return tu_func_identity(descriptor, out);
+}
+
+teeu_status tu_kernel_params_canonical(const char *json, size_t len, char **out)
+{
+    return tu_params_canonical(json, len, out);
 }
 
 static const tk_kernel *kernel_by_name(const char *name, size_t name_len)

@@ -6,20 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels_internal.h"
+#include "func/func_internal.h"
 
-typedef struct tk_jparser {
+typedef struct tu_jparser {
     const char *s;
     size_t len;
     size_t pos;
-} tk_jparser;
+} tu_jparser;
 
-static teeu_status jp_fail(const tk_jparser *p, const char *what)
+static teeu_status jp_fail(const tu_jparser *p, const char *what)
 {
     return tu_error(TEEU_ERR_JSON, "params JSON: %s at offset %zu", what, p->pos);
 }
 
-static void jp_skip_ws(tk_jparser *p)
+static void jp_skip_ws(tu_jparser *p)
 {
     while (p->pos < p->len) {
         char c = p->s[p->pos];
@@ -29,13 +29,13 @@ static void jp_skip_ws(tk_jparser *p)
     }
 }
 
-static bool jp_peek(tk_jparser *p, char c)
+static bool jp_peek(tu_jparser *p, char c)
 {
     jp_skip_ws(p);
     return p->pos < p->len && p->s[p->pos] == c;
 }
 
-static bool jp_literal(tk_jparser *p, const char *lit)
+static bool jp_literal(tu_jparser *p, const char *lit)
 {
     size_t n = strlen(lit);
     if (p->len - p->pos < n || memcmp(p->s + p->pos, lit, n) != 0)
@@ -106,21 +106,21 @@ static size_t utf8_valid_len(const unsigned char *s, size_t avail)
 }
 
 /* Parses a string at p (opening quote next); *out is malloc'ed, decoded UTF-8. */
-static teeu_status jp_string(tk_jparser *p, char **out)
+static teeu_status jp_string(tu_jparser *p, char **out)
 {
     *out = NULL;
     jp_skip_ws(p);
     if (p->pos >= p->len || p->s[p->pos] != '"')
         return jp_fail(p, "expected a string");
     p->pos++;
-    char tmp[TK_JSON_MAX_STRING + 4];
+    char tmp[TU_PJSON_MAX_STRING + 4];
     size_t n = 0;
     for (;;) {
         if (p->pos >= p->len)
             return jp_fail(p, "unterminated string");
-        if (n > TK_JSON_MAX_STRING)
+        if (n > TU_PJSON_MAX_STRING)
             return tu_error(TEEU_ERR_LIMIT, "params JSON: string longer than %d bytes at offset %zu",
-                            TK_JSON_MAX_STRING, p->pos);
+                            TU_PJSON_MAX_STRING, p->pos);
         unsigned char c = (unsigned char)p->s[p->pos];
         if (c == '"') {
             p->pos++;
@@ -182,7 +182,7 @@ static teeu_status jp_string(tk_jparser *p, char **out)
 }
 
 /* Integers only: JSON's -?(0|[1-9][0-9]*), within int64. */
-static teeu_status jp_int(tk_jparser *p, int64_t *out)
+static teeu_status jp_int(tu_jparser *p, int64_t *out)
 {
     size_t start = p->pos;
     bool neg = false;
@@ -214,11 +214,11 @@ static teeu_status jp_int(tk_jparser *p, int64_t *out)
     return TEEU_OK;
 }
 
-static void jvalue_clear(tk_jvalue *v)
+static void jvalue_clear(tu_jvalue *v)
 {
-    if (v->type == TK_J_STRING)
+    if (v->type == TU_J_STRING)
         free(v->s);
-    if (v->type == TK_J_ARRAY) {
+    if (v->type == TU_J_ARRAY) {
         for (size_t i = 0; i < v->n; i++)
             jvalue_clear(&v->items[i]);
         free(v->items);
@@ -226,7 +226,7 @@ static void jvalue_clear(tk_jvalue *v)
     memset(v, 0, sizeof(*v));
 }
 
-static teeu_status jp_value(tk_jparser *p, tk_jvalue *v, bool allow_array)
+static teeu_status jp_value(tu_jparser *p, tu_jvalue *v, bool allow_array)
 {
     memset(v, 0, sizeof(*v));
     jp_skip_ws(p);
@@ -234,20 +234,20 @@ static teeu_status jp_value(tk_jparser *p, tk_jvalue *v, bool allow_array)
         return jp_fail(p, "expected a value");
     char c = p->s[p->pos];
     if (c == 'n' && jp_literal(p, "null")) {
-        v->type = TK_J_NULL;
+        v->type = TU_J_NULL;
         return TEEU_OK;
     }
     if (c == 't' && jp_literal(p, "true")) {
-        v->type = TK_J_BOOL;
+        v->type = TU_J_BOOL;
         v->b = true;
         return TEEU_OK;
     }
     if (c == 'f' && jp_literal(p, "false")) {
-        v->type = TK_J_BOOL;
+        v->type = TU_J_BOOL;
         return TEEU_OK;
     }
     if (c == '"') {
-        v->type = TK_J_STRING;
+        v->type = TU_J_STRING;
         return jp_string(p, &v->s);
     }
     if (c == '{')
@@ -256,8 +256,8 @@ static teeu_status jp_value(tk_jparser *p, tk_jvalue *v, bool allow_array)
         if (!allow_array)
             return jp_fail(p, "nested arrays are not allowed in params");
         p->pos++;
-        v->type = TK_J_ARRAY;
-        v->items = calloc(TK_JSON_MAX_ARRAY, sizeof(*v->items));
+        v->type = TU_J_ARRAY;
+        v->items = calloc(TU_PJSON_MAX_ARRAY, sizeof(*v->items));
         if (v->items == NULL)
             return tu_error(TEEU_ERR_NOMEM, "out of memory for params JSON");
         if (jp_peek(p, ']')) {
@@ -265,9 +265,9 @@ static teeu_status jp_value(tk_jparser *p, tk_jvalue *v, bool allow_array)
             return TEEU_OK;
         }
         for (;;) {
-            if (v->n == TK_JSON_MAX_ARRAY)
+            if (v->n == TU_PJSON_MAX_ARRAY)
                 return tu_error(TEEU_ERR_LIMIT, "params JSON: array longer than %d entries",
-                                TK_JSON_MAX_ARRAY);
+                                TU_PJSON_MAX_ARRAY);
             teeu_status st = jp_value(p, &v->items[v->n], false);
             if (st != TEEU_OK)
                 return st;
@@ -284,16 +284,16 @@ static teeu_status jp_value(tk_jparser *p, tk_jvalue *v, bool allow_array)
             return jp_fail(p, "expected ',' or ']' in array");
         }
     }
-    v->type = TK_J_INT;
+    v->type = TU_J_INT;
     return jp_int(p, &v->i);
 }
 
 static int member_cmp(const void *a, const void *b)
 {
-    return strcmp(((const tk_jmember *)a)->key, ((const tk_jmember *)b)->key);
+    return strcmp(((const tu_jmember *)a)->key, ((const tu_jmember *)b)->key);
 }
 
-static teeu_status jp_object(tk_jparser *p, tk_jobject *obj)
+static teeu_status jp_object(tu_jparser *p, tu_jobject *obj)
 {
     jp_skip_ws(p);
     if (p->pos >= p->len || p->s[p->pos] != '{')
@@ -304,9 +304,9 @@ static teeu_status jp_object(tk_jparser *p, tk_jobject *obj)
         return TEEU_OK;
     }
     for (;;) {
-        if (obj->n == TK_JSON_MAX_KEYS)
-            return tu_error(TEEU_ERR_LIMIT, "params JSON: more than %d keys", TK_JSON_MAX_KEYS);
-        tk_jmember *m = &obj->members[obj->n];
+        if (obj->n == TU_PJSON_MAX_KEYS)
+            return tu_error(TEEU_ERR_LIMIT, "params JSON: more than %d keys", TU_PJSON_MAX_KEYS);
+        tu_jmember *m = &obj->members[obj->n];
         teeu_status st = jp_string(p, &m->key);
         if (st != TEEU_OK)
             return st;
@@ -330,10 +330,10 @@ static teeu_status jp_object(tk_jparser *p, tk_jobject *obj)
     }
 }
 
-teeu_status tk_json_parse_object(const char *json, size_t len, tk_jobject *obj)
+teeu_status tu_params_json_parse(const char *json, size_t len, tu_jobject *obj)
 {
     memset(obj, 0, sizeof(*obj));
-    tk_jparser p = {json, len, 0};
+    tu_jparser p = {json, len, 0};
     teeu_status st = jp_object(&p, obj);
     if (st == TEEU_OK) {
         jp_skip_ws(&p);
@@ -347,11 +347,11 @@ teeu_status tk_json_parse_object(const char *json, size_t len, tk_jobject *obj)
                 st = tu_error(TEEU_ERR_JSON, "params JSON: duplicate key \"%s\"", obj->members[i].key);
     }
     if (st != TEEU_OK)
-        tk_json_object_clear(obj);
+        tu_params_json_clear(obj);
     return st;
 }
 
-void tk_json_object_clear(tk_jobject *obj)
+void tu_params_json_clear(tu_jobject *obj)
 {
     for (size_t i = 0; i < obj->n; i++) {
         free(obj->members[i].key);
@@ -384,14 +384,14 @@ static teeu_status write_string(const char *s, tu_buf *buf)
     return st;
 }
 
-static teeu_status write_value(const tk_jvalue *v, tu_buf *buf)
+static teeu_status write_value(const tu_jvalue *v, tu_buf *buf)
 {
     switch (v->type) {
-    case TK_J_NULL: return tu_buf_append_str(buf, "null");
-    case TK_J_BOOL: return tu_buf_append_str(buf, v->b ? "true" : "false");
-    case TK_J_INT: return tu_buf_printf(buf, "%lld", (long long)v->i);
-    case TK_J_STRING: return write_string(v->s, buf);
-    case TK_J_ARRAY: {
+    case TU_J_NULL: return tu_buf_append_str(buf, "null");
+    case TU_J_BOOL: return tu_buf_append_str(buf, v->b ? "true" : "false");
+    case TU_J_INT: return tu_buf_printf(buf, "%lld", (long long)v->i);
+    case TU_J_STRING: return write_string(v->s, buf);
+    case TU_J_ARRAY: {
         teeu_status st = tu_buf_append_str(buf, "[");
         for (size_t i = 0; st == TEEU_OK && i < v->n; i++) {
             if (i > 0)
@@ -405,7 +405,7 @@ static teeu_status write_value(const tk_jvalue *v, tu_buf *buf)
     return tu_error(TEEU_ERR_INTERNAL_BUG, "params JSON: unknown value type %d", (int)v->type);
 }
 
-teeu_status tk_json_write_canonical(const tk_jobject *obj, tu_buf *buf)
+teeu_status tu_params_json_write_canonical(const tu_jobject *obj, tu_buf *buf)
 {
     teeu_status st = tu_buf_append_str(buf, "{");
     for (size_t i = 0; st == TEEU_OK && i < obj->n; i++) {
@@ -421,20 +421,20 @@ teeu_status tk_json_write_canonical(const tk_jobject *obj, tu_buf *buf)
     return st == TEEU_OK ? tu_buf_append_str(buf, "}") : st;
 }
 
-teeu_status tu_kernel_params_canonical(const char *json, size_t len, char **out)
+teeu_status tu_params_canonical(const char *json, size_t len, char **out)
 {
     *out = NULL;
     if (json == NULL)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "params JSON: NULL input");
-    tk_jobject obj;
-    teeu_status st = tk_json_parse_object(json, len, &obj);
+    tu_jobject obj;
+    teeu_status st = tu_params_json_parse(json, len, &obj);
     if (st != TEEU_OK)
         return st;
     tu_buf buf = {0};
-    st = tk_json_write_canonical(&obj, &buf);
+    st = tu_params_json_write_canonical(&obj, &buf);
     if (st == TEEU_OK)
         st = tu_buf_append(&buf, "", 1);
-    tk_json_object_clear(&obj);
+    tu_params_json_clear(&obj);
     if (st != TEEU_OK) {
         tu_buf_free(&buf);
         return st;
