@@ -8,7 +8,8 @@ import pytest
 
 from pybind_support import SOURCE_DIR, import_teeu
 
-CLIENT_STRUCTS = {"teeu_endpoint", "teeu_config", "teeu_put_options", "teeu_arg", "teeu_call_options"}
+CLIENT_STRUCTS = {"teeu_endpoint", "teeu_config", "teeu_put_options", "teeu_arg", "teeu_call_options",
+                  "teeu_client_stats"}
 
 
 @pytest.fixture(scope="module")

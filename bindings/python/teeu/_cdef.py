@@ -141,6 +141,15 @@ teeu_status teeu_client_new(const teeu_config *cfg, teeu_client **out);
 teeu_status teeu_client_new_from_file(const char *path, teeu_client **out);
 void teeu_client_free(teeu_client *client);
 const char *teeu_client_owner_id(const teeu_client *client);
+typedef struct teeu_client_stats {
+    uint64_t rpc_calls;
+    uint64_t am_calls;
+    uint64_t teeu_calls;
+    uint64_t rsa_private_ops;
+    uint64_t puts;
+    uint64_t bytes_sent;
+} teeu_client_stats;
+teeu_status teeu_client_get_stats(teeu_client *client, teeu_client_stats *stats);
 
 teeu_status teeu_func_new(const char *name, const char *params_json, teeu_func **out);
 teeu_status teeu_func_new_version(const char *name, unsigned version, const char *params_json,
@@ -201,5 +210,6 @@ STRUCTS = {
                     "sim_root_file", "timeout_ms", "segment_size", "zstd_level"],
     "teeu_put_options": ["allowed_parties", "n_allowed_parties", "timeout_ms", "zstd_level"],
     "teeu_arg": ["objs", "n_objs", "is_list"],
+    "teeu_client_stats": ["rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts", "bytes_sent"],
     "teeu_call_options": ["revealers", "n_revealers", "allow_plaintext_reveal", "timeout_ms"],
 }

@@ -247,15 +247,16 @@ class Client:
         (PEM); with it quotes are fully checked even in simulation.
     teeu: the default TEEU device for put without device= (a TEEU or a
         dict of its arguments, {"party": ..., "mr_enclave": ...}).
-    timeout: default deadline of every call in seconds; segment_size,
+    timeout: default deadline of every call in seconds (or timeout_ms,
+        as in the config file); segment_size,
         zstd_level: streaming segment bytes and compression (0 = defaults/off).
     config_file: instead of the arguments above, a JSON file as read by
         teeu_client_new_from_file (one party, one TEEU).
     """
 
     def __init__(self, party=None, cluster_config=None, party_key_pair=None, auth_manager_config=None,
-                 tee_simulation=False, *, sim_root=None, teeu=None, timeout=None, segment_size=0,
-                 zstd_level=0, config_file=None, address=None):
+                 tee_simulation=False, *, sim_root=None, teeu=None, timeout=None, timeout_ms=None,
+                 segment_size=0, zstd_level=0, config_file=None, address=None):
         _need_client_api()
         del address  # sf.init's Ray address: nothing to connect to here
         self.cluster_config = dict(cluster_config or {})
@@ -263,7 +264,9 @@ class Client:
         self.auth_manager_config = dict(auth_manager_config or {})
         self.tee_simulation = bool(tee_simulation)
         self.sim_root = sim_root
-        self.timeout_ms = _timeout_ms(timeout)
+        if timeout is not None and timeout_ms is not None:
+            raise TypeError("give timeout (seconds) or timeout_ms, not both")
+        self.timeout_ms = int(timeout_ms) if timeout_ms is not None else _timeout_ms(timeout)
         self.segment_size = int(segment_size)
         self.zstd_level = int(zstd_level)
         self.config_file = os.fspath(config_file) if config_file is not None else None
@@ -408,6 +411,16 @@ class Client:
                 check(lib().teeu_client_new(cfg, out))
             self._handles[key] = out[0]
             return out[0]
+
+    def stats(self, party=None, device=None):
+        """Cost counters of the party's libteeu client (teeu_client_get_stats) as a dict:
+        rpc_calls, am_calls, teeu_calls, rsa_private_ops, puts, bytes_sent."""
+        party = self._party(party)
+        st = ffi.new("teeu_client_stats *")
+        with self._using():
+            check(lib().teeu_client_get_stats(self._handle(party, self._device(device)), st))
+        return {name: getattr(st, name) for name in
+                ("rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts", "bytes_sent")}
 
     def owner_id(self, party=None, device=None):
         """The party's owner_id (base64 SHA-256 of its public key), as the AuthManager knows it."""
