@@ -43,6 +43,14 @@
 typedef struct conn conn;
 typedef struct job job;
 
+/* A method of either kind. */
+typedef struct method_entry {
+    const char *path;
+    tu_grpc_handler_fn fn;
+    bool client_streaming;
+    tu_grpc_stream_fn stream_fn;   /* non-NULL: incremental */
+} method_entry;
+
 typedef struct stream {
     int32_t id;
     conn *c;
@@ -53,7 +61,8 @@ typedef struct stream {
     bool too_large;      /* request body exceeded its bound: already refused */
     bool dispatched;     /* a job runs (or ran) for it */
     bool answered;
-    tu_buf in;           /* raw DATA bytes (gRPC frames) */
+    tu_buf in;           /* raw DATA bytes (gRPC frames); for an incremental call the partial message */
+    tu_grpc_call *call;  /* incremental call, or NULL */
     /* response body (framed messages) served by the data provider */
     uint8_t *out;
     size_t out_len, out_off;
@@ -86,22 +95,57 @@ struct tu_grpc_response {
 struct job {
     conn *c;
     int32_t stream_id;
-    const tu_grpc_method *method;
+    const method_entry *method;
     uint8_t *raw;        /* the stream's DATA bytes */
     size_t raw_len;
     tu_grpc_msg *msgs;
     size_t n_msgs;
     struct timespec start;
     tu_grpc_response resp;
+    tu_grpc_call *call;  /* incremental call, or NULL */
     job *next;
+};
+
+/*
+ * An incremental call, shared by the loop thread (its stream) and the
+ * worker running the handler (its job). refs is touched on the loop thread
+ * only (stream_free, job_free); everything else below `mu` is guarded by it.
+ */
+struct tu_grpc_call {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    tu_grpc_server *srv;
+    const char *peer;             /* the connection's, alive while the job runs */
+    const char *peer_subject;
+    tu_grpc_response *resp;       /* the job's */
+    size_t max_message;
+    tu_buf cur;                   /* the message the handler holds (worker only) */
+    bool headers_sent;            /* loop only */
+    /* guarded by mu */
+    tu_buf in;                    /* complete framed request messages */
+    size_t in_off;
+    size_t queued;                /* bytes in `in` past in_off */
+    size_t deferred;              /* received bytes not yet given back as window */
+    size_t to_consume;            /* bytes the loop should give back */
+    bool eof;
+    char *error;                  /* set: cancelled or malformed (recv fails) */
+    tu_buf out;                   /* framed response messages not yet sent */
+    size_t out_off;
+    bool finished;                /* the handler returned */
+    int code;
+    char *message;
 };
 
 struct tu_grpc_server {
     tu_grpc_server_config cfg;
+    method_entry *entries;    /* cfg.methods then cfg.stream_methods */
+    size_t n_entries;
     struct event_base *base;
     struct evconnlistener *listener;
     struct event *done_ev;
     struct event *stop_ev;
+    struct event *wake_ev;    /* an incremental call has bytes to send or window to give back */
     struct event *sig_term, *sig_int;
     SSL_CTX *ssl_ctx;
     uint16_t port;
@@ -214,8 +258,36 @@ void tu_grpc_server_config_init(tu_grpc_server_config *cfg)
 
 /* ---- streams and connections (loop thread) ------------------------------ */
 
+static void call_unref(tu_grpc_call *call)
+{
+    if (call == NULL || --call->refs > 0)
+        return;
+    pthread_mutex_destroy(&call->mu);
+    pthread_cond_destroy(&call->cv);
+    tu_buf_free(&call->cur);
+    tu_buf_free(&call->in);
+    tu_buf_free(&call->out);
+    free(call->error);
+    free(call->message);
+    free(call);
+}
+
+/* Makes recv fail with why (first reason wins) and wakes the handler. */
+static void call_fail(tu_grpc_call *call, const char *why)
+{
+    pthread_mutex_lock(&call->mu);
+    if (call->error == NULL)
+        call->error = strdup(why);
+    pthread_cond_broadcast(&call->cv);
+    pthread_mutex_unlock(&call->mu);
+}
+
 static void stream_free(stream *s)
 {
+    if (s->call) {
+        call_fail(s->call, "the call was cancelled (client reset or connection closed)");
+        call_unref(s->call);
+    }
     tu_buf_free(&s->in);
     free(s->out);
     free(s->message);
@@ -285,6 +357,20 @@ static void conn_flush(conn *c)
         conn_close(c);
 }
 
+static int submit_trailers(nghttp2_session *session, int32_t stream_id, int code_value, const char *message)
+{
+    char code[16];
+    snprintf(code, sizeof code, "%d", code_value);
+    char *msg = tu_grpc_percent_encode(message ? message : "");
+    nghttp2_nv trailers[2] = {
+        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)(msg ? msg : ""), 12, msg ? strlen(msg) : 0, NGHTTP2_NV_FLAG_NONE},
+    };
+    int rv = nghttp2_submit_trailer(session, stream_id, trailers, msg && msg[0] ? 2 : 1);
+    free(msg);
+    return rv;
+}
+
 static ssize_t body_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                                uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
@@ -297,20 +383,59 @@ static ssize_t body_read(nghttp2_session *session, int32_t stream_id, uint8_t *b
     s->out_off += n;
     if (s->out_off == s->out_len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        char code[16];
-        snprintf(code, sizeof code, "%d", s->code);
-        char *msg = tu_grpc_percent_encode(s->message ? s->message : "");
-        nghttp2_nv trailers[2] = {
-            {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
-            {(uint8_t *)"grpc-message", (uint8_t *)(msg ? msg : ""), 12, msg ? strlen(msg) : 0,
-             NGHTTP2_NV_FLAG_NONE},
-        };
-        int rv = nghttp2_submit_trailer(session, stream_id, trailers, msg && msg[0] ? 2 : 1);
-        free(msg);
-        if (rv != 0)
+        if (submit_trailers(session, stream_id, s->code, s->message) != 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     return (ssize_t)n;
+}
+
+/* Data provider of an incremental call: what the handler queued so far. */
+static ssize_t call_body_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
+                              uint32_t *flags, nghttp2_data_source *source, void *user_data)
+{
+    (void)user_data;
+    stream *s = source->ptr;
+    tu_grpc_call *call = s->call;
+    pthread_mutex_lock(&call->mu);
+    size_t avail = call->out.len - call->out_off;
+    size_t n = avail < length ? avail : length;
+    if (n > 0) {
+        memcpy(buf, call->out.data + call->out_off, n);
+        call->out_off += n;
+        if (call->out_off == call->out.len) {
+            call->out.len = 0;
+            call->out_off = 0;
+        } else if (call->out_off >= (1u << 20) && call->out_off * 2 >= call->out.len) {
+            memmove(call->out.data, call->out.data + call->out_off, call->out.len - call->out_off);
+            call->out.len -= call->out_off;
+            call->out_off = 0;
+        }
+        pthread_cond_broadcast(&call->cv);
+    }
+    bool done = call->finished && call->out.len == call->out_off;
+    pthread_mutex_unlock(&call->mu);
+    if (n == 0 && !done)
+        return NGHTTP2_ERR_DEFERRED;
+    if (done) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        if (submit_trailers(session, stream_id, call->code, call->message) != 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    return (ssize_t)n;
+}
+
+/* Response headers of an incremental call whose handler sent a first message. */
+static void call_submit_response(conn *c, stream *s)
+{
+    s->call->headers_sent = true;
+    nghttp2_nv nva[] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-accept-encoding", (uint8_t *)"identity", 20, 8, NGHTTP2_NV_FLAG_NONE},
+    };
+    nghttp2_data_provider prd = {.source = {.ptr = s}, .read_callback = call_body_read};
+    if (nghttp2_submit_response(c->session, s->id, nva, TU_ARRAY_LEN(nva), &prd) != 0)
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 }
 
 /*
@@ -391,6 +516,7 @@ static void finish_stop(tu_grpc_server *srv)
 
 static void job_free(job *j)
 {
+    call_unref(j->call);
     free(j->raw);
     free(j->msgs);
     tu_buf_free(&j->resp.body);
@@ -441,7 +567,10 @@ static void *worker_main(void *arg)
             .peer_cert_subject = j->c->peer_subject,
         };
         tu_error_clear();
-        j->method->fn(srv->cfg.service_ctx, state, &req, &j->resp);
+        if (j->call)
+            j->method->stream_fn(srv->cfg.service_ctx, state, j->call);
+        else
+            j->method->fn(srv->cfg.service_ctx, state, &req, &j->resp);
 
         pthread_mutex_lock(&srv->lock);
         j->next = srv->done;
@@ -452,6 +581,171 @@ static void *worker_main(void *arg)
     if (srv->cfg.worker_fini)
         srv->cfg.worker_fini(srv->cfg.service_ctx, state);
     return NULL;
+}
+
+/* Loop thread: the handler of an incremental call returned; end its response. */
+static void call_finish(conn *c, job *j)
+{
+    tu_grpc_call *call = j->call;
+    pthread_mutex_lock(&call->mu);
+    call->finished = true;
+    call->code = j->resp.code;
+    call->message = j->resp.message;
+    j->resp.message = NULL;
+    size_t give_back = call->deferred + call->to_consume;
+    call->deferred = call->to_consume = 0;
+    /* Whatever the client still sends is dropped (on_data_chunk). */
+    tu_buf_free(&call->in);
+    call->in_off = call->queued = 0;
+    bool has_out = call->out.len > call->out_off;
+    pthread_mutex_unlock(&call->mu);
+    if (c->closed)
+        return;
+    stream *s = nghttp2_session_get_stream_user_data(c->session, j->stream_id);
+    if (s == NULL || s->answered) {
+        if (give_back)
+            nghttp2_session_consume_connection(c->session, give_back);
+        return;
+    }
+    if (give_back)
+        nghttp2_session_consume(c->session, s->id, give_back);
+    if (call->headers_sent) {
+        s->answered = true;
+        nghttp2_session_resume_data(c->session, s->id);
+    } else if (has_out) {
+        call_submit_response(c, s);
+        s->answered = true;
+    } else {
+        char *msg = call->message;
+        call->message = NULL;
+        stream_answer(c, s, call->code, msg, NULL, 0);
+    }
+    conn_flush(c);
+}
+
+/* Loop thread: give back window and send what incremental handlers queued. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    tu_grpc_server *srv = arg;
+    for (conn *c = srv->conns; c;) {
+        conn *next = c->next;
+        bool touched = false;
+        for (stream *s = c->streams; s && !c->closed; s = s->next) {
+            tu_grpc_call *call = s->call;
+            if (call == NULL || s->answered)
+                continue;
+            pthread_mutex_lock(&call->mu);
+            size_t give_back = call->to_consume;
+            call->to_consume = 0;
+            bool has_out = call->out.len > call->out_off;
+            pthread_mutex_unlock(&call->mu);
+            if (give_back) {
+                nghttp2_session_consume(c->session, s->id, give_back);
+                touched = true;
+            }
+            if (has_out) {
+                if (!call->headers_sent)
+                    call_submit_response(c, s);
+                else
+                    nghttp2_session_resume_data(c->session, s->id);
+                touched = true;
+            }
+        }
+        if (touched)
+            conn_flush(c);
+        c = next;
+    }
+}
+
+int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
+{
+    pthread_mutex_lock(&call->mu);
+    size_t mlen = 0;
+    for (;;) {
+        if (call->error) {
+            tu_error(TEEU_ERR_RPC_CANCELLED, "%s", call->error);
+            pthread_mutex_unlock(&call->mu);
+            return -1;
+        }
+        if (call->queued >= GRPC_PREFIX_LEN) {
+            const uint8_t *p = call->in.data + call->in_off;
+            mlen = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+            break; /* the loop queues complete messages only */
+        }
+        if (call->eof) {
+            pthread_mutex_unlock(&call->mu);
+            return 0;
+        }
+        pthread_cond_wait(&call->cv, &call->mu);
+    }
+    call->cur.len = 0;
+    if (tu_buf_append(&call->cur, call->in.data + call->in_off + GRPC_PREFIX_LEN, mlen) != TEEU_OK) {
+        pthread_mutex_unlock(&call->mu);
+        return -1;
+    }
+    call->in_off += GRPC_PREFIX_LEN + mlen;
+    call->queued -= GRPC_PREFIX_LEN + mlen;
+    if (call->queued == 0) {
+        call->in.len = 0;
+        call->in_off = 0;
+    } else if (call->in_off * 2 >= call->in.len) {
+        memmove(call->in.data, call->in.data + call->in_off, call->queued);
+        call->in.len = call->queued;
+        call->in_off = 0;
+    }
+    bool wake = false;
+    if (call->deferred > 0 && call->queued <= TU_GRPC_CALL_IN_HIGH) {
+        call->to_consume += call->deferred;
+        call->deferred = 0;
+        wake = true;
+    }
+    pthread_mutex_unlock(&call->mu);
+    if (wake)
+        event_active(call->srv->wake_ev, EV_READ, 0);
+    msg->data = call->cur.data;
+    msg->len = mlen;
+    return 1;
+}
+
+teeu_status tu_grpc_call_send(tu_grpc_call *call, const uint8_t *data, size_t len)
+{
+    if (len > call->max_message || len > UINT32_MAX)
+        return tu_error(TEEU_ERR_LIMIT, "response message of %zu bytes exceeds the %zu-byte bound", len,
+                        call->max_message);
+    uint8_t prefix[GRPC_PREFIX_LEN] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                                       (uint8_t)len};
+    pthread_mutex_lock(&call->mu);
+    while (call->error == NULL && call->out.len - call->out_off > TU_GRPC_CALL_OUT_HIGH)
+        pthread_cond_wait(&call->cv, &call->mu);
+    if (call->error) {
+        teeu_status st = tu_error(TEEU_ERR_RPC_CANCELLED, "%s", call->error);
+        pthread_mutex_unlock(&call->mu);
+        return st;
+    }
+    teeu_status st = tu_buf_append(&call->out, prefix, sizeof prefix);
+    if (st == TEEU_OK && len > 0)
+        st = tu_buf_append(&call->out, data, len);
+    pthread_mutex_unlock(&call->mu);
+    if (st == TEEU_OK)
+        event_active(call->srv->wake_ev, EV_READ, 0);
+    return st;
+}
+
+tu_grpc_response *tu_grpc_call_response(tu_grpc_call *call)
+{
+    return call->resp;
+}
+
+const char *tu_grpc_call_peer(const tu_grpc_call *call)
+{
+    return call->peer;
+}
+
+const char *tu_grpc_call_peer_cert_subject(const tu_grpc_call *call)
+{
+    return call->peer_subject;
 }
 
 /* Loop thread: answer every finished job whose stream still exists. */
@@ -471,7 +765,9 @@ static void on_jobs_done(evutil_socket_t fd, short what, void *arg)
         conn *c = j->c;
         tu_grpc_response *r = &j->resp;
         log_call(srv, c, j->method->path, r->code, r->note, &j->start);
-        if (!c->closed) {
+        if (j->call) {
+            call_finish(c, j);
+        } else if (!c->closed) {
             stream *s = nghttp2_session_get_stream_user_data(c->session, j->stream_id);
             if (s != NULL) {
                 size_t len = 0;
@@ -548,11 +844,11 @@ static int parse_frames(const uint8_t *p, size_t len, size_t max_message, tu_grp
     return TU_GRPC_OK;
 }
 
-static const tu_grpc_method *find_method(const tu_grpc_server *srv, const char *path)
+static const method_entry *find_method(const tu_grpc_server *srv, const char *path)
 {
-    for (size_t i = 0; i < srv->cfg.n_methods; i++)
-        if (strcmp(srv->cfg.methods[i].path, path) == 0)
-            return &srv->cfg.methods[i];
+    for (size_t i = 0; i < srv->n_entries; i++)
+        if (strcmp(srv->entries[i].path, path) == 0)
+            return &srv->entries[i];
     return NULL;
 }
 
@@ -567,7 +863,7 @@ static void stream_dispatch(conn *c, stream *s)
         { stream_refuse(c, s, TU_GRPC_UNIMPLEMENTED, "gRPC requires :method POST"); return; }
     if (!s->is_grpc)
         { stream_refuse(c, s, TU_GRPC_INVALID_ARGUMENT, "content-type must be application/grpc"); return; }
-    const tu_grpc_method *m = s->path_too_long ? NULL : find_method(srv, s->path);
+    const method_entry *m = s->path_too_long ? NULL : find_method(srv, s->path);
     if (m == NULL)
         { stream_refuse(c, s, TU_GRPC_UNIMPLEMENTED, "unknown method %.200s", s->path); return; }
     if (srv->stopping)
@@ -576,10 +872,30 @@ static void stream_dispatch(conn *c, stream *s)
     job *j = calloc(1, sizeof *j);
     if (j == NULL)
         { stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory"); return; }
-    j->raw = tu_buf_release(&s->in, &j->raw_len);
     const char *why = NULL;
-    int code = parse_frames(j->raw, j->raw_len, srv->cfg.max_message, &j->msgs, &j->n_msgs, &why);
-    if (code == TU_GRPC_OK && !m->client_streaming && j->n_msgs != 1) {
+    int code = TU_GRPC_OK;
+    if (m->stream_fn) {
+        tu_grpc_call *call = calloc(1, sizeof *call);
+        if (call == NULL) {
+            free(j);
+            stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            return;
+        }
+        pthread_mutex_init(&call->mu, NULL);
+        pthread_cond_init(&call->cv, NULL);
+        call->refs = 2; /* the stream and the job */
+        call->srv = srv;
+        call->peer = c->peer;
+        call->peer_subject = c->peer_subject;
+        call->resp = &j->resp;
+        call->max_message = srv->cfg.max_message;
+        s->call = call;
+        j->call = call;
+    } else {
+        j->raw = tu_buf_release(&s->in, &j->raw_len);
+        code = parse_frames(j->raw, j->raw_len, srv->cfg.max_message, &j->msgs, &j->n_msgs, &why);
+    }
+    if (code == TU_GRPC_OK && !m->stream_fn && !m->client_streaming && j->n_msgs != 1) {
         code = TU_GRPC_INVALID_ARGUMENT;
         why = j->n_msgs == 0 ? "unary call without a request message" : "unary call with more than one message";
     }
@@ -596,6 +912,10 @@ static void stream_dispatch(conn *c, stream *s)
     pthread_mutex_lock(&srv->lock);
     if (srv->queue_len >= srv->cfg.max_queue) {
         pthread_mutex_unlock(&srv->lock);
+        if (s->call) {
+            call_unref(s->call);
+            s->call = NULL;
+        }
         job_free(j);
         stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "server is busy (request queue full); retry later");
         return;
@@ -668,10 +988,88 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 
 static size_t stream_limit(const conn *c, const stream *s)
 {
-    const tu_grpc_method *m = s->path_too_long ? NULL : find_method(c->srv, s->path);
+    const method_entry *m = s->path_too_long ? NULL : find_method(c->srv, s->path);
     if (m != NULL && m->client_streaming)
         return c->srv->cfg.max_call_bytes;
     return c->srv->cfg.max_message + GRPC_PREFIX_LEN;
+}
+
+/*
+ * DATA of an incremental call: complete messages go to the handler's queue;
+ * the window is given back at once unless the handler is behind.
+ */
+static int call_data_chunk(conn *c, stream *s, const uint8_t *data, size_t len)
+{
+    tu_grpc_call *call = s->call;
+    pthread_mutex_lock(&call->mu);
+    bool drop = call->finished || call->error != NULL;
+    bool defer = !drop && call->queued > TU_GRPC_CALL_IN_HIGH;
+    if (defer)
+        call->deferred += len;
+    pthread_mutex_unlock(&call->mu);
+    if (!defer)
+        nghttp2_session_consume(c->session, s->id, len);
+    if (drop)
+        return 0;
+    if (tu_buf_append(&s->in, data, len) != TEEU_OK) {
+        call_fail(call, "out of memory buffering the request");
+        return 0;
+    }
+    size_t off = 0;
+    const char *why = NULL;
+    while (s->in.len - off >= GRPC_PREFIX_LEN) {
+        const uint8_t *p = s->in.data + off;
+        size_t mlen = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+        if (p[0] == 1) {
+            why = "compressed gRPC messages are not supported (send identity encoding)";
+            break;
+        }
+        if (p[0] != 0) {
+            why = "invalid gRPC message flag byte";
+            break;
+        }
+        if (mlen > c->srv->cfg.max_message) {
+            why = "request message exceeds the server's maximum message size";
+            break;
+        }
+        if (s->in.len - off - GRPC_PREFIX_LEN < mlen)
+            break;
+        off += GRPC_PREFIX_LEN + mlen;
+    }
+    if (why != NULL) {
+        call_fail(call, why);
+        tu_buf_free(&s->in);
+        return 0;
+    }
+    if (off > 0) {
+        pthread_mutex_lock(&call->mu);
+        teeu_status st = tu_buf_append(&call->in, s->in.data, off);
+        if (st == TEEU_OK)
+            call->queued += off;
+        pthread_cond_broadcast(&call->cv);
+        pthread_mutex_unlock(&call->mu);
+        if (st != TEEU_OK) {
+            call_fail(call, "out of memory buffering the request");
+            return 0;
+        }
+        memmove(s->in.data, s->in.data + off, s->in.len - off);
+        s->in.len -= off;
+    }
+    return 0;
+}
+
+/* The client half-closed an incremental call. */
+static void call_end_of_request(stream *s)
+{
+    tu_grpc_call *call = s->call;
+    if (s->in.len > 0) {
+        call_fail(call, "request ends inside a gRPC message");
+        return;
+    }
+    pthread_mutex_lock(&call->mu);
+    call->eof = true;
+    pthread_cond_broadcast(&call->cv);
+    pthread_mutex_unlock(&call->mu);
 }
 
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
@@ -680,6 +1078,11 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     (void)flags;
     conn *c = user_data;
     stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (s != NULL && s->call != NULL && !s->answered)
+        return call_data_chunk(c, s, data, len);
+    /* Window updates are manual (incremental calls): give it back at once. */
+    if (nghttp2_session_consume(session, stream_id, len) != 0)
+        nghttp2_session_consume_connection(session, len);
     if (s == NULL || s->too_large || s->answered)
         return 0; /* already refused: the rest of the body is dropped */
     size_t total;
@@ -703,11 +1106,24 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     conn *c = user_data;
-    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
-        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (s != NULL)
+    if (s == NULL)
+        return 0;
+    bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    /* An incremental call starts with its request headers. */
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->dispatched &&
+        !s->path_too_long) {
+        const method_entry *m = find_method(c->srv, s->path);
+        if (m != NULL && m->stream_fn != NULL)
+            stream_dispatch(c, s);
+    }
+    if (!end)
+        return 0;
+    if (s->call != NULL)
+        call_end_of_request(s);
+    else
         stream_dispatch(c, s);
     return 0;
 }
@@ -719,6 +1135,15 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
     if (s == NULL)
         return 0;
+    if (s->call != NULL) {
+        /* Window held back for this stream still counts on the connection. */
+        pthread_mutex_lock(&s->call->mu);
+        size_t give_back = s->call->deferred + s->call->to_consume;
+        s->call->deferred = s->call->to_consume = 0;
+        pthread_mutex_unlock(&s->call->mu);
+        if (give_back)
+            nghttp2_session_consume_connection(session, give_back);
+    }
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     if (s->prev)
         s->prev->next = s->next;
@@ -817,6 +1242,9 @@ static teeu_status conn_session_init(conn *c)
     /* Refuse peers that flood SETTINGS; our own stream bound (on_begin_headers)
      * applies even before the client ACKs our SETTINGS. */
     nghttp2_option_set_max_settings(opt, 32);
+    /* Incremental calls give back flow-control window only as their handler
+     * takes the messages; every other stream gives it back on receipt. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     int rv = nghttp2_session_server_new2(&c->session, cbs, c, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
@@ -909,8 +1337,22 @@ static void begin_stop(tu_grpc_server *srv)
         tu_log(TEEU_LOG_INFO, "%s: stopping (%zu call(s) in flight)", srv->cfg.name, srv->in_flight);
         /* Tell clients no new streams will be served. */
         for (conn *c = srv->conns; c; c = c->next) {
+            /* Uploads still arriving are abandoned (their handler cleans up). */
+            for (stream *s = c->streams; s; s = s->next) {
+                if (s->call == NULL)
+                    continue;
+                pthread_mutex_lock(&s->call->mu);
+                bool receiving = !s->call->eof;
+                pthread_mutex_unlock(&s->call->mu);
+                if (receiving)
+                    call_fail(s->call, "the server is shutting down");
+            }
+        }
+        for (conn *c = srv->conns; c;) {
+            conn *next = c->next;
             nghttp2_submit_shutdown_notice(c->session);
             conn_flush(c);
+            c = next;
         }
     }
     if (srv->in_flight == 0)
@@ -1037,7 +1479,7 @@ static teeu_status start_workers(tu_grpc_server *srv)
 teeu_status tu_grpc_server_new(const tu_grpc_server_config *cfg, tu_grpc_server **out)
 {
     *out = NULL;
-    if (cfg->methods == NULL || cfg->n_methods == 0)
+    if (cfg->n_methods + cfg->n_stream_methods == 0)
         return tu_error(TEEU_ERR_CONFIG, "gRPC server without methods");
     if (cfg->max_message == 0 || cfg->max_message > (1u << 30) || cfg->max_streams == 0)
         return tu_error(TEEU_ERR_CONFIG, "gRPC server limits out of range");
@@ -1045,6 +1487,17 @@ teeu_status tu_grpc_server_new(const tu_grpc_server_config *cfg, tu_grpc_server 
     if (srv == NULL)
         return tu_error(TEEU_ERR_NOMEM, "gRPC server");
     srv->cfg = *cfg;
+    srv->entries = calloc(cfg->n_methods + cfg->n_stream_methods, sizeof *srv->entries);
+    if (srv->entries == NULL) {
+        free(srv);
+        return tu_error(TEEU_ERR_NOMEM, "gRPC server");
+    }
+    for (size_t i = 0; i < cfg->n_methods; i++)
+        srv->entries[srv->n_entries++] = (method_entry){cfg->methods[i].path, cfg->methods[i].fn,
+                                                        cfg->methods[i].client_streaming, NULL};
+    for (size_t i = 0; i < cfg->n_stream_methods; i++)
+        srv->entries[srv->n_entries++] = (method_entry){cfg->stream_methods[i].path, NULL, true,
+                                                        cfg->stream_methods[i].fn};
     if (srv->cfg.host == NULL)
         srv->cfg.host = "127.0.0.1";
     if (srv->cfg.name == NULL)
@@ -1065,7 +1518,8 @@ teeu_status tu_grpc_server_new(const tu_grpc_server_config *cfg, tu_grpc_server 
     }
     srv->done_ev = event_new(srv->base, -1, 0, on_jobs_done, srv);
     srv->stop_ev = event_new(srv->base, -1, 0, on_stop, srv);
-    if (srv->done_ev == NULL || srv->stop_ev == NULL) {
+    srv->wake_ev = event_new(srv->base, -1, 0, on_wake, srv);
+    if (srv->done_ev == NULL || srv->stop_ev == NULL || srv->wake_ev == NULL) {
         st = tu_error(TEEU_ERR_NOMEM, "event loop events");
         goto fail;
     }
@@ -1150,6 +1604,8 @@ void tu_grpc_server_free(tu_grpc_server *srv)
         event_free(srv->done_ev);
     if (srv->stop_ev)
         event_free(srv->stop_ev);
+    if (srv->wake_ev)
+        event_free(srv->wake_ev);
     if (srv->sig_term)
         event_free(srv->sig_term);
     if (srv->sig_int)
@@ -1159,5 +1615,6 @@ void tu_grpc_server_free(tu_grpc_server *srv)
     SSL_CTX_free(srv->ssl_ctx);
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cond);
+    free(srv->entries);
     free(srv);
 }

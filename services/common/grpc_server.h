@@ -70,17 +70,62 @@ void tu_grpc_reply_note(tu_grpc_response *resp, const char *fmt, ...) TU_PRINTF(
 typedef void (*tu_grpc_handler_fn)(void *service_ctx, void *worker_state, const tu_grpc_request *req,
                                    tu_grpc_response *resp);
 
+/*
+ * Incremental calls (large uploads and downloads): the handler starts on a
+ * worker thread as soon as the request headers arrive, pulls each request
+ * message as it arrives with tu_grpc_call_recv (in order) and pushes
+ * response messages with tu_grpc_call_send while it runs. Memory stays
+ * bounded: the server stops giving the client HTTP/2 flow-control credit
+ * while more than TU_GRPC_CALL_IN_HIGH request bytes wait for the handler,
+ * and tu_grpc_call_send blocks while more than TU_GRPC_CALL_OUT_HIGH
+ * response bytes wait for the client. The handler occupies its worker for
+ * the whole call. Its status goes to tu_grpc_call_response().
+ */
+#define TU_GRPC_CALL_IN_HIGH (8u << 20)
+#define TU_GRPC_CALL_OUT_HIGH (8u << 20)
+
+typedef struct tu_grpc_call tu_grpc_call;
+
+typedef void (*tu_grpc_stream_fn)(void *service_ctx, void *worker_state, tu_grpc_call *call);
+
+/**
+ * Next request message: 1 with *msg set (valid until the next recv or the
+ * handler's return), 0 at the end of the request stream, -1 when the call
+ * was cancelled (client reset, connection lost, server stopping) or the
+ * request is malformed (the thread's error message says which).
+ */
+int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg);
+/**
+ * Queues one response message (copied), blocking while the client is slow.
+ * TEEU_ERR_LIMIT past max_message, TEEU_ERR_RPC_CANCELLED when the call is
+ * gone, TEEU_ERR_NOMEM.
+ */
+teeu_status tu_grpc_call_send(tu_grpc_call *call, const uint8_t *data, size_t len) TU_NODISCARD;
+/** Where the handler sets the status and note (tu_grpc_reply_status / _note). */
+tu_grpc_response *tu_grpc_call_response(tu_grpc_call *call);
+/** "ip:port" of the client. */
+const char *tu_grpc_call_peer(const tu_grpc_call *call);
+/** Client certificate subject (mutual TLS), else NULL. */
+const char *tu_grpc_call_peer_cert_subject(const tu_grpc_call *call);
+
 typedef struct tu_grpc_method {
     const char *path;          /* "/secretflowapis.v1.sdc.authmanager.AuthManager/GetComputeMeta" */
     tu_grpc_handler_fn fn;
     bool client_streaming;     /* false: exactly one request message */
 } tu_grpc_method;
 
+typedef struct tu_grpc_stream_method {
+    const char *path;          /* "/teeu.v1.Teeu/PutObject" */
+    tu_grpc_stream_fn fn;
+} tu_grpc_stream_method;
+
 typedef struct tu_grpc_server_config {
     const char *host;                 /* default "127.0.0.1" */
     uint16_t port;                    /* 0: any free port (see tu_grpc_server_port) */
     const tu_grpc_method *methods;    /* borrowed for the server's lifetime */
     size_t n_methods;
+    const tu_grpc_stream_method *stream_methods; /* incremental calls (may be NULL), borrowed */
+    size_t n_stream_methods;
     void *service_ctx;                /* passed to every handler */
     /* Per worker thread state (may be NULL): init returns the state, or NULL on failure. */
     void *(*worker_init)(void *service_ctx);

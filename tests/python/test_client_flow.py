@@ -1,0 +1,125 @@
+"""teeu_put / teeu_call / teeu_reveal end to end against the real
+teeu-authmanager and teeud (simulation attestation authority, quotes fully
+checked), through libteeu's C API (ctypes)."""
+import numpy as np
+import pytest
+
+from client_support import Cluster, Func, Obj
+
+
+@pytest.fixture(scope="module")
+def cluster(tool, tmp_path_factory, libteeu_path):
+    c = Cluster(tool, tmp_path_factory.mktemp("client-flow"), libteeu_path).start()
+    yield c
+    c.stop()
+
+
+def avg1(lib):
+    return Func(lib, "average", '{ "axis" : 1 }')
+
+
+def test_two_parties_secure_aggregation(cluster):
+    lib = cluster.lib
+    alice, bob = cluster.client("alice"), cluster.client("bob")
+    rng = np.random.default_rng(1)
+    a, b = rng.random((4, 3)), rng.random((4, 3))
+    f = avg1(lib)
+    assert f.descriptor == 'average@1{"axis":1}'
+    ha = alice.put(a, [f]).handle
+    hb = bob.put(b, [f]).handle
+    # Handles travel as strings between parties.
+    oa, ob = Obj.from_string(lib, ha), Obj.from_string(lib, hb)
+    r = alice.call(f, [oa, ob])
+    got = alice.reveal(r)
+    np.testing.assert_allclose(got, np.average([a, b], axis=1), rtol=0, atol=1e-12)
+    assert got.shape == (2, 3) and got.dtype == np.float64
+    # Bob owns an input: he may reveal too (default revealers), from the handle string.
+    np.testing.assert_array_equal(bob.reveal(Obj.from_string(lib, r.handle)), got)
+
+
+def test_three_parties(cluster):
+    lib = cluster.lib
+    parties = [cluster.client(n) for n in ("p1", "p2", "p3")]
+    f = avg1(lib)
+    arrays = [np.arange(12, dtype=np.float64).reshape(4, 3) * (i + 1) for i in range(3)]
+    objs = [p.put(x, [f]) for p, x in zip(parties, arrays)]
+    r = parties[2].call(f, [Obj.from_string(lib, o.handle) for o in objs])
+    np.testing.assert_allclose(parties[0].reveal(Obj.from_string(lib, r.handle)), np.average(arrays, axis=1))
+
+
+DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+          "float64", "complex64", "complex128"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_dtype_round_trips(cluster, dtype):
+    """stack([a]) returns a unchanged (with a new axis): every dtype survives put, call and reveal."""
+    lib = cluster.lib
+    alice = cluster.client("alice")
+    rng = np.random.default_rng(7)
+    if dtype == "bool":
+        a = rng.random((5, 7)) > 0.5
+    elif dtype.startswith("complex"):
+        a = (rng.standard_normal((5, 7)) + 1j * rng.standard_normal((5, 7))).astype(dtype)
+    elif dtype.startswith("float"):
+        a = rng.standard_normal((5, 7)).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        a = rng.integers(info.min, info.max, size=(5, 7), dtype=dtype, endpoint=True)
+    f = Func(lib, "stack", '{"axis":0}')
+    r = alice.call(f, [alice.put(a, [f])])
+    got = alice.reveal(r)
+    assert got.dtype == a.dtype
+    np.testing.assert_array_equal(got, a[None])
+
+
+def test_large_array_256_mib(cluster):
+    lib = cluster.lib
+    alice = cluster.client("alice")
+    n = 32 << 20  # 32 Mi int64 = 256 MiB
+    a = np.arange(n, dtype=np.int64)
+    f = Func(lib, "sum", '{"axis":null}')
+    obj = alice.put(a, [f], timeout_ms=300000)
+    st = alice.stats()
+    assert st["bytes_sent"] >= a.nbytes
+    got = alice.reveal(alice.call(f, [obj], args=[([obj], False)], timeout_ms=300000), timeout_ms=300000)
+    assert int(got) == n * (n - 1) // 2
+
+
+def test_warm_put_costs_at_most_3_rsa_ops_and_2_round_trips(cluster):
+    """After warm-up, a 4x3 float64 put is one CreateDataWithAuth and one PutObject stream.
+
+    RSA private-key operations: CreateDataWithAuth needs two signatures by
+    WIRE.md (SegmentDataMeta.signature over the data key, and
+    DataAuth.signature) and teeu.v1 PutObject one (the signed header): 3.
+    The 2-operation target of the issue is not reachable without changing
+    one of those two protocols (see docs/api.md "Cost of a put")."""
+    lib = cluster.lib
+    alice = cluster.client("alice")
+    f = avg1(lib)
+    a = np.ones((4, 3))
+    s0 = alice.stats()
+    alice.put(a, [f])  # warm-up: GetRaCertPems + RegisterInsPubKey + Attest, then the put
+    s1 = alice.stats()
+    assert s1["am_calls"] - s0["am_calls"] == 3 and s1["teeu_calls"] - s0["teeu_calls"] == 2
+    for _ in range(3):
+        before = alice.stats()
+        alice.put(a, [f])
+        after = alice.stats()
+        assert after["rpc_calls"] - before["rpc_calls"] == 2
+        assert after["am_calls"] - before["am_calls"] == 1
+        assert after["teeu_calls"] - before["teeu_calls"] == 1
+        assert after["rsa_private_ops"] - before["rsa_private_ops"] <= 3
+        assert after["puts"] - before["puts"] == 1
+
+
+def test_zstd_put(cluster):
+    lib = cluster.lib
+    alice = cluster.client("alice", zstd_level=3)
+    a = np.zeros((300, 300))
+    a[::7] = 1.5
+    f = Func(lib, "sum", '{"axis":0}')
+    obj = alice.put(a, [f])
+    got = alice.reveal(alice.call(f, None, args=[([obj], False)]))
+    np.testing.assert_allclose(got, a.sum(axis=0))
+    assert alice.stats()["bytes_sent"] < a.nbytes // 4
