@@ -78,7 +78,7 @@ start_service() {
 
 say "simulation attestation authority and services (state in $work)"
 "$build/teeu-attest" sim-init "$work/sim-ca" >/dev/null
-start_service authmanager "$build/teeu-authmanager" --simulation --sim-authority "$work/sim-ca" \
+start_service authmanager "$build/services/authmanager/teeu-authmanager" --simulation --sim-authority "$work/sim-ca" \
     --listen 127.0.0.1:0 --state "$work/am-state"
 am_addr=$addr
 start_service teeud "$build/services/teeud/teeud" --simulation --sim-authority "$work/sim-ca" \

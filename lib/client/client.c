@@ -48,7 +48,8 @@ struct teeu_client {
     char teeu_mr_hex[65];
     size_t segment_size;
 
-    pthread_mutex_t lock;         /* warm-up state and stats */
+    pthread_mutex_t lock;         /* warm-up state (held across the warm-up RPCs) */
+    pthread_mutex_t stats_lock;   /* stats only: taken inside `lock` too, never the other way */
     bool am_ready;                /* am_key checked and party key registered */
     teeu_key *am_key;             /* set once, then read-only */
     bool teeu_ready;
@@ -84,9 +85,9 @@ static void op_begin(op *o, teeu_client *c, long timeout_ms, const char *what)
 static void op_end(op *o)
 {
     uint64_t d = tu_rsa_private_ops_thread() - o->rsa0;
-    pthread_mutex_lock(&o->c->lock);
+    pthread_mutex_lock(&o->c->stats_lock);
     o->c->stats.rsa_private_ops += d;
-    pthread_mutex_unlock(&o->c->lock);
+    pthread_mutex_unlock(&o->c->stats_lock);
 }
 
 /* Per-RPC options from the remaining time; counts the round trip. */
@@ -98,13 +99,13 @@ static teeu_status rpc_opts(op *o, bool am, tu_rpc_call_opts *ro)
                         o->what, am ? "AuthManager" : "TEEU");
     memset(ro, 0, sizeof *ro);
     ro->timeout_ms = (uint32_t)(left > UINT32_MAX ? UINT32_MAX : left);
-    pthread_mutex_lock(&o->c->lock);
+    pthread_mutex_lock(&o->c->stats_lock);
     o->c->stats.rpc_calls++;
     if (am)
         o->c->stats.am_calls++;
     else
         o->c->stats.teeu_calls++;
-    pthread_mutex_unlock(&o->c->lock);
+    pthread_mutex_unlock(&o->c->stats_lock);
     return TEEU_OK;
 }
 
@@ -309,6 +310,12 @@ static teeu_status client_new_owned(tu_client_config *conf, teeu_client **out)
         free(c);
         return tu_error(TEEU_ERR_NOMEM, "cannot create the client's mutex");
     }
+    if (pthread_mutex_init(&c->stats_lock, NULL) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        tu_client_config_clear(&c->conf);
+        free(c);
+        return tu_error(TEEU_ERR_NOMEM, "cannot create the client's mutex");
+    }
     teeu_status st = client_init(c);
     if (st != TEEU_OK) {
         teeu_client_free(c);
@@ -372,6 +379,7 @@ void teeu_client_free(teeu_client *c)
     free(c->sim_root_pem);
     tu_client_config_clear(&c->conf);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->stats_lock);
     free(c);
 }
 
@@ -384,9 +392,9 @@ teeu_status teeu_client_get_stats(teeu_client *c, teeu_client_stats *stats)
 {
     if (c == NULL || stats == NULL)
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "teeu_client_get_stats: client and stats are required");
-    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->stats_lock);
     *stats = c->stats;
-    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->stats_lock);
     return TEEU_OK;
 }
 
@@ -784,9 +792,9 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
     }
     tu_buf_free(&resp);
     if (st == TEEU_OK) {
-        pthread_mutex_lock(&c->lock);
+        pthread_mutex_lock(&c->stats_lock);
         c->stats.bytes_sent += ps.sent;
-        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(&c->stats_lock);
     }
     tu_stream_free(ps.stream);
     if (ps.buf != NULL)
@@ -862,9 +870,9 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
     if (st == TEEU_OK)
         st = tu_object_make(c->conf.cfg.teeu.address, uuid, obj);
     if (st == TEEU_OK) {
-        pthread_mutex_lock(&c->lock);
+        pthread_mutex_lock(&c->stats_lock);
         c->stats.puts++;
-        pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(&c->stats_lock);
     }
     op_end(&o);
     return st == TEEU_OK ? st : tu_error_context(st, "teeu_put");
@@ -1116,7 +1124,7 @@ static teeu_status reveal_header(reveal_sink *s, const Teeu__V1__RevealHeader *h
     if (key_len != TU_STREAM_KEY_LEN)
         st = tu_error(TEEU_ERR_DECRYPT, "the sealed result key is %zu bytes, not 32", key_len);
     if (st == TEEU_OK)
-        st = tu_stream_open_init(key, (const uint8_t *)s->uuid, strlen(s->uuid), h->stream_header.data, &s->stream);
+        st = tu_stream_open_init(key, (const uint8_t *)aad, strlen(aad), h->stream_header.data, &s->stream);
     tu_free_secret(key, key_len);
     if (st != TEEU_OK)
         return st;
