@@ -187,3 +187,16 @@ def test_memory_flat_over_1000_cycles_of_1mib(teeu):
 
     before, after, ok = flat_memory(cycle)
     assert ok, f"RSS grew from {before} to {after} bytes over 1000 encode+decode cycles of 1 MiB"
+
+
+def test_unaligned_and_odd_strided_inputs(teeu):
+    """numpy allows element addresses and strides that are not multiples of the item size."""
+    values = np.arange(12, dtype=np.float64).reshape(4, 3)
+    raw = bytearray(1) + bytearray(values.astype(">f8").tobytes())  # one byte in: every element unaligned
+    unaligned = np.frombuffer(raw, dtype=">f8", offset=1).reshape(4, 3)
+    odd = np.ndarray((4, 3), dtype="<i4", buffer=bytearray(64), offset=1, strides=(13, 4))
+    odd[...] = np.arange(12).reshape(4, 3)
+    for arr in (unaligned, odd, unaligned[::-1, ::2]):
+        assert not arr.flags.aligned
+        assert same(npy_load(teeu.encode_npy(arr)), np.array(arr))
+        assert same(teeu.decode_npy(teeu.encode_npy(arr)), np.array(arr))
