@@ -148,3 +148,15 @@ def test_error_messages_are_per_thread(teeu):
 def test_unsupported_dtype_is_a_type_error_before_any_call(teeu):
     with pytest.raises(TypeError, match="float64"):
         teeu.encode_npy(np.array(["text"]))
+
+
+def test_classes_match_status_h(teeu):
+    """Every TEEU_ERR_* of include/teeu/status.h has its class, under its C name and number."""
+    import re
+    from pybind_support import SOURCE_DIR
+    header = (SOURCE_DIR / "include" / "teeu" / "status.h").read_text()
+    declared = {int(num): f"TEEU_ERR_{name}" for name, num in re.findall(r"TEEU_ERR_(\w+)\s*=\s*(\d+)", header)}
+    assert declared == teeu.errors.STATUS_NAMES
+    for status, name in declared.items():
+        cls = teeu.errors.error_class(status)
+        assert cls.status == status and cls.status_name == name and cls.__name__ in teeu.errors.__all__
