@@ -146,7 +146,7 @@ class Bench:
                                     "cpu": self._cpu_model(),
                                     "openssl": subprocess.run(["openssl", "version"], capture_output=True,
                                                               text=True).stdout.strip()},
-                        "quick": args.quick, "put": [], "python_put": []}
+                        "quick": args.quick, "put": [], "python_put": [], "bindings_put": []}
 
     @staticmethod
     def _cpu_model():
@@ -177,6 +177,21 @@ class Bench:
         if self.a.teeu_mrenclave:
             cmd += ["--mrenclave", self.a.teeu_mrenclave]
         return cmd + [str(r) for r in rest]
+
+    def bindings_cmd(self, *rest):
+        cmd = [sys.executable, str(SOURCE_DIR / "bench" / "py_bindings.py"), "--lib", str(self.build / "libteeu.so"),
+               "--am", self.a.am, "--teeu", self.a.teeu, "--key", self.a.key]
+        if self.a.teeu_mrenclave:
+            cmd += ["--teeu-mrenclave", self.a.teeu_mrenclave]
+        if self.a.am_mrenclave:
+            cmd += ["--am-mrenclave", self.a.am_mrenclave]
+        if self.a.sim_root:
+            cmd += ["--sim-root", self.a.sim_root]
+        return cmd + [str(r) for r in rest]
+
+    def bindings_present(self):
+        return (SOURCE_DIR / "bindings" / "python" / "teeu" / "__init__.py").exists() and \
+            (self.build / "libteeu.so").exists()
 
     def delete(self, uuids):
         """Deletes libteeu's objects from teeud (keeps the state folder small; not timed)."""
@@ -220,6 +235,13 @@ class Bench:
                 res.update(size=size, data=data, zstd=zstd)
                 r["put"].append(res)
                 self.delete(res.get("uuids", []))
+            if not missing and self.bindings_present():
+                log(f"libteeu through the Python bindings: put {size_name(size)} random x{reps}")
+                res = run_json(self.bindings_cmd("put", "--size", size, "--data", "random", "--reps", reps),
+                               60 + (reps + 1) * size / 20e6)
+                res.update(size=size, data="random")
+                r["bindings_put"].append(res)
+                self.delete(res.get("uuids", []))
         iters = self.a.latency_iters or (200 if self.a.quick else 1000)
         call_iters = self.a.call_iters or (20 if self.a.quick else 100)
         warmup = self.a.latency_warmup
@@ -235,6 +257,10 @@ class Bench:
             # What the services logged for these requests (their own handling time, warm-up included).
             r["latency_server"] = {"authmanager": server_times(self.a.am_log, am0),
                                    "teeud": server_times(self.a.teeu_log, td0)}
+            if self.bindings_present():
+                log(f"latency 4x3: libteeu through the Python bindings, put x{iters}")
+                r["bindings_latency"] = run_json(self.bindings_cmd("latency", "--iters", iters, "--warmup", warmup),
+                                                 60 + iters)
             seed_reps = 3 if self.a.quick else 5
             log(f"seed aggregation x{seed_reps}")
             r["seed"] = run_json(self.client_cmd("seed", seed_reps), 30 + 10 * seed_reps)
@@ -310,6 +336,21 @@ def render(r):
             f"| {fmt(pt and pt / 1e6, '.1f')} | {fmt(t and pt and t / pt, '.2f')} | {fmt(cpu_share(res), '.2f')} "
             f"| {fmt(rss and rss / 1024, '.0f')} | {fmt(rss and (rss * 1024 - res['size']) / MIB, '.0f')} "
             f"| {fmt(prss and prss / 1024, '.0f')} |")
+    if r.get("bindings_put"):
+        out.append("")
+        out.append("libteeu through its Python bindings (the teeu package, cffi), random data, zstd off, median of reps")
+        out.append("| size | reps | MB/s | / C client | / Python reference | peak RSS MiB |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        cput = {(x["size"], x["data"], x["zstd"]): x for x in r["put"]}
+        for res in r["bindings_put"]:
+            t = throughput(res)
+            c = throughput(cput.get((res["size"], "random", 0), {"error": "-"}))
+            pt = throughput(py.get((res["size"], "random"), {"error": "-"}))
+            rss = res.get("maxrss_kib")
+            err = f" ({res['error']})" if "error" in res else ""
+            out.append(f"| {size_name(res['size'])} | {len(res.get('times', []))} | {fmt(t and t / 1e6, '.1f')}{err} "
+                       f"| {fmt(t and c and t / c, '.2f')} | {fmt(t and pt and t / pt, '.2f')} "
+                       f"| {fmt(rss and rss / 1024, '.0f')} |")
     out.append("")
     lat, plat = r["latency"], r["python_latency"]
     out.append(f"Latency, 4x3 float64, after {r['latency_warmup']} warm-up: put over {r['latency_iters']} iterations; "
@@ -326,6 +367,13 @@ def render(r):
         p50, p99 = (pct(pt, 50) * 1e3, pct(pt, 99) * 1e3) if pt else (None, None)
         out.append(f"| {op} | {fmt(l50, '.2f')} | {fmt(l99, '.2f')} | {fmt(p50, '.2f')} | {fmt(p99, '.2f')} "
                    f"| {fmt(l50 and p50 and l50 / p50, '.2f')} |")
+    blat = r.get("bindings_latency")
+    if blat and blat.get("put_times"):
+        bt, pt = blat["put_times"], plat.get("put_times")
+        b50 = pct(bt, 50) * 1e3
+        p50 = pct(pt, 50) * 1e3 if pt else None
+        out.append(f"| put through the Python bindings | {b50:.2f} | {pct(bt, 99) * 1e3:.2f} | {fmt(p50, '.2f')} "
+                   f"| {fmt(pt and pct(pt, 99) * 1e3, '.2f')} | {fmt(p50 and b50 / p50, '.2f')} |")
     if "error" in plat:
         out.append(f"Python reference latency failed: {plat['error']}")
     srv = r.get("latency_server") or {}

@@ -105,7 +105,10 @@ done
 
 am_addr="$(start authmanager "$am_bin" --simulation --sim-authority "$tmp/sim-ca" \
     --listen 127.0.0.1:0 --state "$tmp/am" --log-level=info)"
-echo "[bench] teeu-authmanager on $am_addr" >&2
+# The simulated MRENCLAVE of each service is the SHA-256 of its binary: the
+# clients check both quotes against it.
+am_mr="$(sha256sum "$am_bin" | cut -c1-64 | tr a-f A-F)"
+echo "[bench] teeu-authmanager on $am_addr (MRENCLAVE $am_mr)" >&2
 
 teeu_args=()
 if [ -x "$teeud_bin" ]; then
@@ -121,6 +124,6 @@ fi
 # The services log one line per request (info level) with its handling time:
 # bench.py reads them for the server-side part of the latencies.
 /usr/bin/python3 bench/bench.py --build "$build" --am "$am_addr" --key "$tmp/alice.pem" --key2 "$tmp/bob.pem" \
-    --am-log "$tmp/authmanager.log" --teeu-log "$tmp/teeud.log" \
+    --am-log "$tmp/authmanager.log" --teeu-log "$tmp/teeud.log" --am-mrenclave "$am_mr" \
     --state-dir "$tmp" --state-fs "$state_fs" --disk-dir "$diskdir" \
     "${teeu_args[@]}" "${quick[@]}" "${extra[@]}" --json "$build/results.json"

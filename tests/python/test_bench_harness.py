@@ -79,6 +79,7 @@ def results(aes, put_times, py_times, rss_kib, lat, py_lat):
         "put": [{"size": size, "data": "random", "zstd": 0, "times": put_times, "maxrss_kib": rss_kib,
                  "cpu_times": [t / 4 for t in put_times]}],
         "python_put": [{"size": size, "data": "random", "times": py_times, "maxrss_kib": 1000}],
+        "bindings_put": [{"size": size, "data": "random", "times": [2 * t for t in put_times], "maxrss_kib": 2048}],
         "latency": {"put_times": lat, "call_times": lat, "reveal_times": lat,
                     "per_put": {"rpc_calls": 2, "am_calls": 1, "teeu_calls": 1, "rsa_private_ops": 3}},
         "python_latency": {"put_times": py_lat, "rsa_private_ops_per_put": 3},
@@ -101,6 +102,8 @@ def test_table_ratios_and_targets():
     assert list(t.values()) == [True, True, True]
     put = next(line for line in table.splitlines() if line.startswith("| put"))
     assert [c.strip() for c in put.strip("|").split("|")][1:3] == ["1.00", "50.00"]
+    brow = [line for line in table.splitlines() if line.startswith("| 256 MiB")][1]
+    assert [c.strip() for c in brow.strip("|").split("|")][2:6] == [f"{size / 0.4 / 1e6:.1f}", "0.50", "2.00", "2"]
     assert "3 RSA-3072 private-key operations in the client = 6.00 ms of `openssl speed` signing; the Python path does 3" in table
 
 
