@@ -372,3 +372,39 @@ def test_empty_axis_tuple_and_empty_arrays(run):
             check(run, desc(name, **params), lambda: REDUCTIONS[name](e, axis), [e])
     check(run, "add@1{}", lambda: np.add(e, np.ones(4, np.float32)), [e, np.ones(4, np.float32)])
     check(run, "matmul@1{}", lambda: np.matmul(e, np.ones((4, 2), np.float32)), [e, np.ones((4, 2), np.float32)])
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES + COMPLEX_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_strided_float_sums_round_like_numpy(run, dtype):
+    """Along a strided axis numpy adds element by element in the dtype's own
+    precision (float32 for a float16 mean); the kernels round the same steps,
+    so these results are bit-identical to numpy's, float16 overflow included."""
+    rng = np.random.default_rng(seed("strided", np.dtype(dtype).name))
+    a = random_array(rng, dtype, (500, 7))
+    for name, fn in (("sum", np.sum), ("mean", np.mean)):
+        ours = run(desc(name, axis=0), a)
+        ref = fn(a, axis=0)
+        assert ours.dtype == ref.dtype
+        assert np.array_equal(ours, ref), f"{name}: ours {ours} numpy {ref}"
+    if np.dtype(dtype) == np.float16:
+        big = np.full((40, 3), 3000, np.float16)  # partial sums pass 65504 on the way
+        big[20:] = -3000
+        assert np.array_equal(run(desc("sum", axis=0), big), np.sum(big, axis=0))
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_elementwise_results_are_bit_identical(run, dtype):
+    """Each element-wise result is one correctly rounded operation (complex64
+    products and quotients in float arithmetic), as numpy computes it."""
+    rng = np.random.default_rng(seed("bits", np.dtype(dtype).name))
+    a = random_array(rng, dtype, (6, 5))
+    b = random_array(rng, dtype, (5,))
+    for name, fn in BINOPS.items():
+        if name == "subtract" and np.dtype(dtype) == np.bool_:
+            continue
+        if name == "divide" and np.dtype(dtype).kind in "iub":
+            b = np.where(b == 0, np.ones((), dtype), b)
+        ref, err = numpy_or_error(lambda: fn(a, b))
+        ours = run(f"{name}@1{{}}", a, b)
+        assert ours.dtype == ref.dtype
+        assert np.array_equal(ours, ref, equal_nan=np.dtype(ref.dtype).kind in "fc"), f"{name}: {ours} vs {ref}"

@@ -65,10 +65,12 @@ def test_kill9_keeps_objects_and_results_and_drops_half_uploads(env):
     a = np.arange(24, dtype=np.float64).reshape(4, 6)
     u = env.put_array(alice, a)
     res = env.client.call(alice, 'sum@1{"axis":0}', [u])
+    identity = env.client.attest()[0].identity_public_key
     half_uuid, half_key, release, t, outcome = _start_stalled_upload(env, alice)
     assert _tmp_files(env), "the half upload is being written to a temp file"
 
     env.restart_teeud(kill=True)
+    assert env.client.attest()[0].identity_public_key == identity
     release.set()
     t.join(30)
     assert "resp" not in outcome

@@ -2,7 +2,10 @@
 written from docs/protocol.md, docs/crypto.md and WIRE.md): put, call and
 reveal through a teeu-authmanager with the simulation attestation
 authority, and the refusals."""
+import hashlib
+import json
 import os
+import subprocess
 import uuid
 
 import grpc
@@ -51,13 +54,33 @@ def marked(shape, dtype, rng):
     return out
 
 
-def test_health_and_attest(env):
+def test_health_and_attest(env, tool, tmp_path):
     h = env.client.health()
     assert h.status == "SERVING" and h.api_version == "teeu.v1" and h.simulation
     r, nonce = env.client.attest()
     assert r.nonce == nonce and r.simulation
     assert "BEGIN PUBLIC KEY" in r.identity_public_key
     assert r.report.str_report_type == "Passport" and r.report.str_tee_platform == "SGX_DCAP"
+    # The report verifies under the simulation root, names teeud's measurement and
+    # binds UPPERHEX(SHA256(identity_public_key | nonce)).
+    f = tmp_path / "teeud_report.json"
+    f.write_text(json.dumps({"str_report_version": r.report.str_report_version,
+                             "str_report_type": r.report.str_report_type,
+                             "str_tee_platform": r.report.str_tee_platform, "json_report": r.report.json_report}))
+    verify = [str(tool("teeu-attest")), "verify", "--ua-report", str(f), "--sim-root",
+              str(env.authority / "root_ca.pem"), "--mrenclave", env.mrenclave]
+    binding = hashlib.sha256(r.identity_public_key.encode() + b"|" + nonce.encode()).hexdigest().upper()
+    ok = subprocess.run(verify + ["--report-data", binding], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert env.mrenclave == hashlib.sha256(tool("teeud").read_bytes()).hexdigest().upper()
+    other = hashlib.sha256(r.identity_public_key.encode() + b"|" + b"0" * 64).hexdigest().upper()
+    assert subprocess.run(verify + ["--report-data", other], capture_output=True, text=True).returncode != 0
+    # The identity key is stable across calls, the nonce must be 32 bytes of uppercase hex.
+    assert env.client.attest()[0].identity_public_key == r.identity_public_key
+    assert (env.teeud_state / "identity.pem").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(grpc.RpcError) as ei:
+        env.client.attest(nonce="abc")
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_put_call_reveal_average(env, alice, bob):

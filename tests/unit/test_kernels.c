@@ -171,6 +171,60 @@ START_TEST(descriptor_errors)
 }
 END_TEST
 
+/* Mutated descriptors never crash or leak and either parse or fail with a message. */
+START_TEST(descriptor_mutations)
+{
+    static const char *seeds[] = {
+        "average@1{\"axis\":[0,-1],\"weights\":true}",
+        "var@1{\"ddof\":1,\"axis\":null}",
+        "concatenate@1{\"axis\":-1}",
+        "sum@1{\"axis\":\"\\u00e9\\ud83d\\ude00\"}",
+    };
+    static const char alphabet[] = "{}[]\",:\\u0123456789-+.eE truefalsnl@axisddofweights\x01\xc3\xff";
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    char buf[256];
+    for (int iter = 0; iter < 20000; iter++) {
+        const char *seed = seeds[iter % 4];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len + 1);
+        int edits = 1 + iter % 4;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t pos = (size_t)(x % len);
+            char c = alphabet[(x >> 32) % (sizeof(alphabet) - 1)];
+            switch ((x >> 40) % 3) {
+            case 0: buf[pos] = c; break;                                     /* replace */
+            case 1: memmove(buf + pos, buf + pos + 1, len - pos); len--; break; /* delete */
+            default:
+                if (len + 2 < sizeof(buf)) {                                   /* insert */
+                    memmove(buf + pos + 1, buf + pos, len - pos + 1);
+                    buf[pos] = c;
+                    len++;
+                }
+            }
+            if (len == 0)
+                break;
+        }
+        tu_kernel_fn *fn = NULL;
+        teeu_status st = tu_kernel_find(buf, &fn);
+        if (st == TEEU_OK) {
+            ck_assert_uint_eq(strlen(tu_kernel_fn_identity(fn)), TU_KERNEL_IDENTITY_LEN);
+            /* The canonical form is a fixed point. */
+            tu_kernel_fn *again = NULL;
+            ck_assert_ok(tu_kernel_find(tu_kernel_fn_descriptor(fn), &again));
+            ck_assert_str_eq(tu_kernel_fn_descriptor(again), tu_kernel_fn_descriptor(fn));
+            tu_kernel_fn_free(again);
+        } else {
+            ck_assert_ptr_null(fn);
+            ck_assert_msg(teeu_last_error()[0] != '\0', "no message for %s", buf);
+        }
+        tu_kernel_fn_free(fn);
+    }
+}
+END_TEST
+
 START_TEST(listing_covers_every_kernel)
 {
     ck_assert_uint_eq(tu_kernel_count(), 15);
@@ -400,6 +454,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, identity_canonicalises);
     tcase_add_test(tc, params_json_subset);
     tcase_add_test(tc, descriptor_errors);
+    tcase_add_test(tc, descriptor_mutations);
     tcase_add_test(tc, listing_covers_every_kernel);
     suite_add_tcase(s, tc);
     tc = tcase_create("compute");

@@ -12,6 +12,11 @@
  * errors); see docs/kernels.md. Inputs are any teeu_ndarray (any byte
  * order, strides or layout); results are new owned, C-ordered,
  * native-endian arrays.
+ *
+ * Thread safety: there is no global mutable state; a tu_kernel_fn is
+ * immutable once found and may run on several threads at once. A kernel
+ * uses up to 128 KiB of stack for its chunk buffers: give worker threads
+ * at least 256 KiB.
  */
 #ifndef TEEU_KERNELS_H
 #define TEEU_KERNELS_H
