@@ -12,6 +12,7 @@ packages=(
     check libsubunit-dev
     python3 python3-numpy python3-cffi python3-pytest python3-pytest-timeout python3-cryptography
     python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc python3-h2
+    python3-pip python3-setuptools
 )
 
 missing=()

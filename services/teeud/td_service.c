@@ -475,6 +475,13 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
         }
         index++;
     }
+    /* Answer only after the client's half-close (libcurl 7.88 loses a response that arrives mid-upload). */
+    rv = tu_grpc_call_recv(call, &msg);
+    if (rv != 0) {
+        tu_grpc_reply_status(resp, rv < 0 ? TU_GRPC_CANCELLED : TU_GRPC_INVALID_ARGUMENT,
+                             "a message after the final segment, or the upload was abandoned; nothing was stored");
+        goto out;
+    }
     td_meta meta = {0};
     meta.kind = TD_OBJECT;
     meta.uuid = hdr->data_uuid;
