@@ -75,8 +75,8 @@ def generate_stubs(out_dir):
         marker.write_text("")
     sys.path.insert(0, str(out_dir))
     names = {"sdc": "secretflowapis.v1.sdc.sdc_pb2", "dataagent": "secretflowapis.v1.sdc.dataagent_pb2",
-             "am_grpc": "secretflowapis.v1.sdc.authmanager_pb2_grpc", "teeu": "teeu.v1.teeu_pb2",
-             "teeu_grpc": "teeu.v1.teeu_pb2_grpc"}
+             "am_grpc": "secretflowapis.v1.sdc.authmanager_pb2_grpc", "teeu": "teeuapis.v1.teeu_pb2",
+             "teeu_grpc": "teeuapis.v1.teeu_pb2_grpc"}
     return {k: importlib.import_module(v) for k, v in names.items()}
 
 
