@@ -238,6 +238,27 @@ teeu_status tu_stream_seal_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8
 teeu_status tu_stream_open_all(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
                                const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len);
 
+/* ---- key pool ------------------------------------------------------------ */
+
+/**
+ * Fresh RSA key pairs generated ahead by a background thread; each key is
+ * handed out once. For protocols that want a new key per request
+ * (GetComputeMeta) without paying for RSA generation on the request path.
+ */
+typedef struct tu_keypool tu_keypool;
+
+/** Starts a pool keeping up to capacity (1..64) keys of bits (0: 3072). */
+teeu_status tu_keypool_new(unsigned bits, size_t capacity, tu_keypool **out) TU_NODISCARD;
+/**
+ * Takes a key (the caller owns it; free with teeu_key_free). When the pool
+ * is empty, or p is NULL, a key is generated on the calling thread.
+ */
+teeu_status tu_keypool_take(tu_keypool *p, teeu_key **out) TU_NODISCARD;
+/** Keys ready now (for tests). */
+size_t tu_keypool_available(tu_keypool *p);
+/** Stops the thread and frees the keys left. NULL is a no-op. */
+void tu_keypool_free(tu_keypool *p);
+
 /* ---- randomness ---------------------------------------------------------- */
 
 /** Public random bytes (nonces, salts, ids) from OpenSSL's CSPRNG. */

@@ -129,20 +129,23 @@ teeu_status tu_am_get_export_data_key(tu_rpc_channel *ch, const teeu_key *reques
     return st;
 }
 
-teeu_status tu_am_get_compute_meta(tu_rpc_channel *ch, const tu_wire_task *task, tu_am_report_fn report_fn,
-                                   void *report_ctx, const tu_rpc_call_opts *opts, uint8_t **keys)
+teeu_status tu_am_get_compute_meta(tu_rpc_channel *ch, const tu_wire_task *task, teeu_key *fresh_key,
+                                   tu_am_report_fn report_fn, void *report_ctx, const tu_rpc_call_opts *opts,
+                                   uint8_t **keys)
 {
-    if (!ch || !task || !keys)
+    teeu_key *fresh = fresh_key;
+    if (!ch || !task || !keys) {
+        teeu_key_free(fresh);
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "GetComputeMeta: channel, task and output are required");
+    }
     *keys = NULL;
-    teeu_key *fresh = NULL;
     char *pem = NULL;
     size_t pem_len = 0;
     tu_buf params = {0};
     tu_buf report = {0};
     tu_buf req = {0};
     tu_buf resp = {0};
-    teeu_status st = teeu_key_generate(3072, &fresh);
+    teeu_status st = fresh != NULL ? TEEU_OK : teeu_key_generate(3072, &fresh);
     if (st == TEEU_OK)
         st = teeu_key_public_pem(fresh, &pem, &pem_len);
     if (st == TEEU_OK)

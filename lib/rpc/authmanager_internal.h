@@ -53,11 +53,13 @@ typedef teeu_status (*tu_am_report_fn)(void *ctx, const char *hex_user_data, tu_
 /**
  * GetComputeMeta for the TEEU worker: a fresh RSA-3072 key, the task's
  * TeeTaskParams, a report from report_fn (NULL: no report, simulation);
- * the sealed ComputeMeta is opened with the fresh key. *keys holds
- * task->n_inputs * 32 secret bytes in input order (free with
- * tu_free_secret(*keys, n * 32)).
+ * the sealed ComputeMeta is opened with the fresh key. fresh_key is a key
+ * never used before (e.g. from a tu_keypool); this call takes ownership and
+ * frees it. NULL: one is generated here. *keys holds task->n_inputs * 32
+ * secret bytes in input order (free with tu_free_secret(*keys, n * 32)).
  */
-teeu_status tu_am_get_compute_meta(tu_rpc_channel *ch, const tu_wire_task *task, tu_am_report_fn report_fn,
-                                   void *report_ctx, const tu_rpc_call_opts *opts, uint8_t **keys) TU_NODISCARD;
+teeu_status tu_am_get_compute_meta(tu_rpc_channel *ch, const tu_wire_task *task, teeu_key *fresh_key,
+                                   tu_am_report_fn report_fn, void *report_ctx, const tu_rpc_call_opts *opts,
+                                   uint8_t **keys) TU_NODISCARD;
 
 #endif /* TEEU_AUTHMANAGER_INTERNAL_H */

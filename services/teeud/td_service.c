@@ -36,6 +36,8 @@ struct td_service {
     teeu_key *identity;
     char *identity_pem;       /* SPKI PEM */
     uint8_t mr_enclave[32];
+    /* Fresh single-use keys for GetComputeMeta, generated ahead of calls. */
+    tu_keypool *compute_keys;
     pthread_mutex_t lock;
     size_t calls_running;
     size_t uploads_running;
@@ -251,6 +253,10 @@ teeu_status td_service_new(const td_config *cfg, td_service **out)
         else
             st = td_attester_open(backend, cfg->sim_authority, svc->mr_enclave, &svc->attester);
     }
+    if (st == TEEU_OK) {
+        /* Two ready keys cover a burst of calls; more would only compete for the CPU. */
+        st = tu_keypool_new(3072, 2, &svc->compute_keys);
+    }
     if (st != TEEU_OK) {
         td_service_free(svc);
         return st;
@@ -263,6 +269,7 @@ void td_service_free(td_service *svc)
 {
     if (svc == NULL)
         return;
+    tu_keypool_free(svc->compute_keys);
     td_store_free(svc->store);
     td_attester_free(svc->attester);
     teeu_key_free(svc->identity);
@@ -892,8 +899,11 @@ static void h_call(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_resp
     tu_wire_task wt = {.task_id = t->task_id, .requester_id = t->requester_id, .app_type = APP_TYPE,
                        .code = tu_kernel_fn_identity(fn), .data_uuids = (const char *const *)uuids, .n_inputs = n};
     report_ctx rc = {svc};
-    teeu_status st = tu_am_get_compute_meta(ch, &wt, td_attester_available(svc->attester) ? compute_meta_report : NULL,
-                                            &rc, NULL, &keys);
+    teeu_key *fresh = NULL;
+    teeu_status st = tu_keypool_take(svc->compute_keys, &fresh);
+    if (st == TEEU_OK)
+        st = tu_am_get_compute_meta(ch, &wt, fresh, td_attester_available(svc->attester) ? compute_meta_report : NULL,
+                                    &rc, NULL, &keys);
     if (st != TEEU_OK) {
         int code = am_code(st);
         tu_grpc_reply_status(resp, code, "%s%s", code == TU_GRPC_PERMISSION_DENIED ? "the AuthManager refused the data keys: " : "GetComputeMeta failed: ",

@@ -281,7 +281,7 @@ static teeu_status cmd_call(const args *a)
         tu_wire_task t;
         uint8_t *keys = NULL;
         task_of(a, &t);
-        st = tu_am_get_compute_meta(ch, &t, a->report ? report_hook : NULL, NULL, NULL, &keys);
+        st = tu_am_get_compute_meta(ch, &t, NULL, a->report ? report_hook : NULL, NULL, NULL, &keys);
         for (size_t i = 0; st == TEEU_OK && i < t.n_inputs; i++)
             print_hex("key", keys + i * TU_WIRE_DATA_KEY_LEN, TU_WIRE_DATA_KEY_LEN);
         if (keys)
