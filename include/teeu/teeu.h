@@ -82,8 +82,10 @@ TEEU_API teeu_status teeu_client_new(const teeu_config *cfg, teeu_client **out);
 /**
  * Creates a client from a JSON config file whose keys mirror SecretFlow's
  * sf.init: "party", "cluster_config", "party_key_pair",
- * "auth_manager_config", "tee_simulation", and "teeu" (see
- * docs/getting-started.md).
+ * "auth_manager_config", "tee_simulation", plus "teeu" (the TEEU party or
+ * address and its MRENCLAVE), "sim_root", "timeout_ms", "segment_size" and
+ * "zstd_level" (see docs/getting-started.md). Relative paths are relative
+ * to the file's folder; unknown keys are TEEU_ERR_CONFIG.
  */
 TEEU_API teeu_status teeu_client_new_from_file(const char *path, teeu_client **out);
 
@@ -141,8 +143,14 @@ TEEU_API void teeu_put_options_init(teeu_put_options *opts);
  * Encrypts arr under a fresh data key, registers it with the AuthManager
  * allowing only allow_funcs on the configured TEEU, and streams it to the
  * TEEU. The first put of a client also fetches and checks the AuthManager
- * key, registers the party key, and attests the TEEU. arr is read, never
- * copied beyond the encryption output. Free *obj with teeu_object_free.
+ * key, registers the party key, and attests the TEEU, before any data is
+ * sent. arr (any dtype, byte order, layout or strides) is read in place,
+ * segment by segment, into the encryption buffer: never copied otherwise
+ * (with zstd on, the compressed encoding is made first and sealed). At
+ * least one function must be allowed (TEEU_ERR_INVALID_ARGUMENT). After
+ * the first put, a put costs 2 round trips (CreateDataWithAuth, PutObject)
+ * and 3 RSA private-key operations (see teeu_client_get_stats).
+ * Free *obj with teeu_object_free.
  */
 TEEU_API teeu_status teeu_put(teeu_client *client, const teeu_ndarray *arr,
                               const teeu_func *const *allow_funcs, size_t n_funcs, teeu_object **obj);

@@ -32,6 +32,7 @@
 #define MAX_SIM_ROOT (64u << 10)
 #define MAX_REVEAL_MESSAGE (80u << 20)
 #define SEG_PREFIX_ROOM 32
+#define AM_SETTING "auth_manager.address, or auth_manager_config.host in a config file"
 
 struct teeu_client {
     tu_client_config conf;        /* owned copies of the config strings */
@@ -491,7 +492,7 @@ static teeu_status ensure_am(teeu_client *c, op *o)
     if (st != TEEU_OK) {
         teeu_key_free(c->am_key);
         c->am_key = NULL;
-        return service_error(st, "AuthManager", addr, "auth_manager.address");
+        return service_error(st, "AuthManager", addr, AM_SETTING);
     }
     c->am_ready = true;
     tu_log(TEEU_LOG_INFO, "AuthManager at %s checked; party %s registered", addr, c->owner_id);
@@ -858,7 +859,7 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
         if (st == TEEU_OK) {
             st = tu_am_create_data_with_auth(c->am, c->key, c->am_key, &auth, &ro);
             if (st != TEEU_OK) {
-                st = service_error(st, "AuthManager", c->conf.cfg.auth_manager.address, "auth_manager.address");
+                st = service_error(st, "AuthManager", c->conf.cfg.auth_manager.address, AM_SETTING);
                 st = tu_error_context(st, "the AuthManager did not register object %s", uuid);
             }
         }
@@ -901,7 +902,11 @@ static teeu_status teeu_refusal(teeu_client *c, teeu_status st, const teeu_func 
 {
     const char *addr = c->conf.cfg.teeu.address;
     char msg[1536];
-    snprintf(msg, sizeof msg, "%s", teeu_last_error());
+    /* Keep the server's reason, not the transport's "gRPC <method> to <addr>: server answered ..." prefix. */
+    const char *reason = teeu_last_error();
+    const char *cut = strstr(reason, "server answered ");
+    cut = cut ? strstr(cut, "): ") : NULL;
+    snprintf(msg, sizeof msg, "%s", cut ? cut + 3 : reason);
     explain_identity(msg, sizeof msg, f);
     switch (st) {
     case TEEU_ERR_RPC_PERMISSION_DENIED:

@@ -82,6 +82,10 @@ static int fail(am_result *r, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->msg, sizeof r->msg, fmt, ap);
     va_end(ap);
+    /* Messages quote client strings and end up in log lines: no control bytes. */
+    for (char *p = r->msg; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7F)
+            *p = '?';
     r->code = code;
     return code;
 }

@@ -81,6 +81,8 @@ struct conn {
     size_t n_streams;
     int refs;            /* 1 while open + 1 per job in flight */
     bool closed;
+    bool idle_closing;   /* GOAWAY sent for idleness; a second timeout closes hard */
+    bool close_after_write; /* protocol error: close once the GOAWAY is written */
     conn *prev, *next;
 };
 
@@ -93,6 +95,7 @@ struct tu_grpc_response {
 };
 
 struct job {
+    tu_grpc_server *srv;
     conn *c;
     int32_t stream_id;
     const method_entry *method;
@@ -152,6 +155,7 @@ struct tu_grpc_server {
     conn *conns;
     size_t n_conns;
     size_t in_flight;    /* jobs queued or running (loop thread count) */
+    size_t buffered;     /* request bytes held by streams and jobs (loop thread) */
     bool stopping;
 
     pthread_mutex_t lock;     /* guards queue, done, quit */
@@ -253,6 +257,9 @@ void tu_grpc_server_config_init(tu_grpc_server_config *cfg)
     cfg->max_streams = 64;
     cfg->max_connections = 256;
     cfg->max_queue = 1024;
+    cfg->max_buffered = 512u << 20;
+    cfg->call_stall_timeout_ms = 60000;
+    cfg->idle_timeout_ms = 300000;
     cfg->name = "grpc";
 }
 
@@ -282,13 +289,22 @@ static void call_fail(tu_grpc_call *call, const char *why)
     pthread_mutex_unlock(&call->mu);
 }
 
+static void stream_drop_input(stream *s)
+{
+    /* An incremental call's partial message is bounded per call by flow
+     * control, not counted in the server-wide buffered bytes. */
+    if (s->call == NULL)
+        s->c->srv->buffered -= s->in.len;
+    tu_buf_free(&s->in);
+}
+
 static void stream_free(stream *s)
 {
+    stream_drop_input(s);
     if (s->call) {
         call_fail(s->call, "the call was cancelled (client reset or connection closed)");
         call_unref(s->call);
     }
-    tu_buf_free(&s->in);
     free(s->out);
     free(s->message);
     free(s);
@@ -352,7 +368,7 @@ static void conn_flush(conn *c)
             return;
         }
     }
-    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+    if ((c->close_after_write || (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))) &&
         evbuffer_get_length(output) == 0)
         conn_close(c);
 }
@@ -372,7 +388,7 @@ static int submit_trailers(nghttp2_session *session, int32_t stream_id, int code
 }
 
 static ssize_t body_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
-                               uint32_t *flags, nghttp2_data_source *source, void *user_data)
+                         uint32_t *flags, nghttp2_data_source *source, void *user_data)
 {
     (void)user_data;
     stream *s = source->ptr;
@@ -517,6 +533,8 @@ static void finish_stop(tu_grpc_server *srv)
 static void job_free(job *j)
 {
     call_unref(j->call);
+    if (j->srv)
+        j->srv->buffered -= j->raw_len;
     free(j->raw);
     free(j->msgs);
     tu_buf_free(&j->resp.body);
@@ -659,8 +677,40 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Absolute deadline for a wait of an incremental call; false: none. */
+static bool call_deadline(const tu_grpc_call *call, struct timespec *ts)
+{
+    uint32_t ms = call->srv->cfg.call_stall_timeout_ms;
+    if (ms == 0)
+        return false;
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+    return true;
+}
+
+/* Waits on the call's condition; on a stall past the deadline marks the call failed. */
+static void call_wait(tu_grpc_call *call, bool timed, const struct timespec *deadline, const char *what)
+{
+    if (!timed) {
+        pthread_cond_wait(&call->cv, &call->mu);
+        return;
+    }
+    if (pthread_cond_timedwait(&call->cv, &call->mu, deadline) == ETIMEDOUT && call->error == NULL) {
+        char buf[160];
+        snprintf(buf, sizeof buf, "the client stalled: %s for %u ms", what, call->srv->cfg.call_stall_timeout_ms);
+        call->error = strdup(buf);
+    }
+}
+
 int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
 {
+    struct timespec deadline;
+    bool timed = call_deadline(call, &deadline);
     pthread_mutex_lock(&call->mu);
     size_t mlen = 0;
     for (;;) {
@@ -678,7 +728,7 @@ int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
             pthread_mutex_unlock(&call->mu);
             return 0;
         }
-        pthread_cond_wait(&call->cv, &call->mu);
+        call_wait(call, timed, &deadline, "no request message");
     }
     call->cur.len = 0;
     if (tu_buf_append(&call->cur, call->in.data + call->in_off + GRPC_PREFIX_LEN, mlen) != TEEU_OK) {
@@ -716,9 +766,11 @@ teeu_status tu_grpc_call_send(tu_grpc_call *call, const uint8_t *data, size_t le
                         call->max_message);
     uint8_t prefix[GRPC_PREFIX_LEN] = {0, (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
                                        (uint8_t)len};
+    struct timespec deadline;
+    bool timed = call_deadline(call, &deadline);
     pthread_mutex_lock(&call->mu);
     while (call->error == NULL && call->out.len - call->out_off > TU_GRPC_CALL_OUT_HIGH)
-        pthread_cond_wait(&call->cv, &call->mu);
+        call_wait(call, timed, &deadline, "not reading the response");
     if (call->error) {
         teeu_status st = tu_error(TEEU_ERR_RPC_CANCELLED, "%s", call->error);
         pthread_mutex_unlock(&call->mu);
@@ -872,6 +924,7 @@ static void stream_dispatch(conn *c, stream *s)
     job *j = calloc(1, sizeof *j);
     if (j == NULL)
         { stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory"); return; }
+    j->srv = srv;
     const char *why = NULL;
     int code = TU_GRPC_OK;
     if (m->stream_fn) {
@@ -1088,18 +1141,28 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     size_t total;
     if (tu_add_overflows(s->in.len, len, &total) || total > stream_limit(c, s)) {
         s->too_large = true;
-        tu_buf_free(&s->in);
+        stream_drop_input(s);
         s->dispatched = true;
         stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED,
                       "request exceeds the server's maximum message size of %zu bytes", c->srv->cfg.max_message);
         return 0;
     }
+    /* A global bound, so many streams on many connections cannot exhaust memory. */
+    if (c->srv->buffered + len > c->srv->cfg.max_buffered) {
+        s->too_large = true;
+        stream_drop_input(s);
+        s->dispatched = true;
+        stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "server is busy (request memory bound reached); retry later");
+        return 0;
+    }
     if (tu_buf_append(&s->in, data, len) != TEEU_OK) {
         s->too_large = true;
-        tu_buf_free(&s->in);
+        stream_drop_input(s);
         s->dispatched = true;
         stream_refuse(c, s, TU_GRPC_RESOURCE_EXHAUSTED, "out of memory buffering the request");
+        return 0;
     }
+    c->srv->buffered += len;
     return 0;
 }
 
@@ -1170,13 +1233,15 @@ static void on_read(struct bufferevent *bev, void *arg)
     if (rv < 0) {
         tu_log(TEEU_LOG_WARN, "%s: dropping connection from %s: %s", c->srv->cfg.name, c->peer,
                nghttp2_strerror((int)rv));
-        /* Tell a confused HTTP/2 peer why, when the session can still speak. */
+        /* Tell a confused HTTP/2 peer why (a GOAWAY, when the session can
+         * still speak), read nothing more, close once it is written. */
+        evbuffer_drain(input, len);
+        bufferevent_disable(bev, EV_READ);
+        c->close_after_write = true;
+        struct timeval linger = {5, 0};
+        bufferevent_set_timeouts(bev, NULL, &linger);
         nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
-        const uint8_t *out = NULL;
-        ssize_t n = nghttp2_session_mem_send(c->session, &out);
-        if (n > 0)
-            bufferevent_write(c->bev, out, (size_t)n);
-        conn_close(c);
+        conn_flush(c);
         return;
     }
     evbuffer_drain(input, len);
@@ -1212,6 +1277,25 @@ static void on_event(struct bufferevent *bev, short events, void *arg)
             }
         }
         return;
+    }
+    if (c->close_after_write && (events & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        conn_close(c); /* the peer does not take our GOAWAY */
+        return;
+    }
+    if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && c->n_streams > 0) {
+        /* Quiet, but a call is still running or being answered: keep waiting. */
+        bufferevent_enable(bev, EV_READ);
+        return;
+    }
+    if ((events & BEV_EVENT_TIMEOUT) && !(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) {
+        /* Idle: a GOAWAY first, so the client knows not to send on this connection. */
+        tu_log(TEEU_LOG_DEBUG, "%s: closing idle connection from %s", c->srv->cfg.name, c->peer);
+        bufferevent_enable(bev, EV_READ);
+        if (!c->idle_closing && nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR) == 0) {
+            c->idle_closing = true;
+            conn_flush(c);
+            return;
+        }
     }
     if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         if (events & BEV_EVENT_ERROR) {
@@ -1323,6 +1407,11 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     srv->conns = c;
     srv->n_conns++;
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    if (srv->cfg.idle_timeout_ms > 0) {
+        struct timeval idle = {(time_t)(srv->cfg.idle_timeout_ms / 1000),
+                               (suseconds_t)(srv->cfg.idle_timeout_ms % 1000) * 1000};
+        bufferevent_set_timeouts(c->bev, &idle, NULL);
+    }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     tu_log(TEEU_LOG_DEBUG, "%s: connection from %s", srv->cfg.name, c->peer);
     conn_flush(c);
@@ -1481,7 +1570,8 @@ teeu_status tu_grpc_server_new(const tu_grpc_server_config *cfg, tu_grpc_server 
     *out = NULL;
     if (cfg->n_methods + cfg->n_stream_methods == 0)
         return tu_error(TEEU_ERR_CONFIG, "gRPC server without methods");
-    if (cfg->max_message == 0 || cfg->max_message > (1u << 30) || cfg->max_streams == 0)
+    if (cfg->max_message == 0 || cfg->max_message > (1u << 30) || cfg->max_streams == 0 ||
+        cfg->max_buffered < cfg->max_message)
         return tu_error(TEEU_ERR_CONFIG, "gRPC server limits out of range");
     tu_grpc_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)

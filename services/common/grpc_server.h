@@ -126,6 +126,10 @@ typedef struct tu_grpc_server_config {
     size_t n_methods;
     const tu_grpc_stream_method *stream_methods; /* incremental calls (may be NULL), borrowed */
     size_t n_stream_methods;
+    /* Incremental calls: tu_grpc_call_recv/send fail (TEEU_ERR_TIMEOUT) after
+     * this long without progress, so a stalled client cannot hold a worker
+     * forever. Default 60000; 0 = wait forever. */
+    uint32_t call_stall_timeout_ms;
     void *service_ctx;                /* passed to every handler */
     /* Per worker thread state (may be NULL): init returns the state, or NULL on failure. */
     void *(*worker_init)(void *service_ctx);
@@ -136,6 +140,10 @@ typedef struct tu_grpc_server_config {
     uint32_t max_streams;             /* concurrent streams per connection; default 64 */
     size_t max_connections;           /* default 256 */
     size_t max_queue;                 /* queued calls before RESOURCE_EXHAUSTED; default 1024 */
+    size_t max_buffered;              /* request bytes held server-wide (all streams and queued
+                                         calls); past it RESOURCE_EXHAUSTED; default 512 MiB */
+    unsigned idle_timeout_ms;         /* close connections silent this long with no open stream
+                                         (also bounds TLS handshakes); 0: never; default 300000 */
     const char *tls_cert;             /* PEM certificate chain; NULL: plain h2c */
     const char *tls_key;              /* PEM private key */
     const char *client_ca;            /* PEM CA bundle: require and verify client certificates */

@@ -6,7 +6,8 @@
  *   /teeu.test.Echo/Split    server streaming: one response per request byte
  *   /teeu.test.Echo/Slow     sleeps <request as decimal ms> (<= 5000), answers "done"
  *   /teeu.test.Echo/Fail     fails with code <first byte> and the rest as message
- * Usage: grpc_test_server [--port N] [--workers N] [--max-message N]
+ * Usage: grpc_test_server [--port N] [--workers N] [--max-message N] [--max-buffered N]
+ *                         [--idle-timeout-ms N]
  *                         [--tls-cert F --tls-key F [--client-ca F]]
  * Prints `listening on 127.0.0.1:PORT`; stops on SIGTERM/SIGINT.
  */
@@ -101,6 +102,10 @@ int main(int argc, char **argv)
             cfg.workers = (size_t)atoi(v);
         else if (strcmp(k, "--max-message") == 0)
             cfg.max_message = (size_t)atol(v);
+        else if (strcmp(k, "--idle-timeout-ms") == 0)
+            cfg.idle_timeout_ms = (unsigned)atoi(v);
+        else if (strcmp(k, "--max-buffered") == 0)
+            cfg.max_buffered = (size_t)atol(v);
         else if (strcmp(k, "--tls-cert") == 0)
             cfg.tls_cert = v;
         else if (strcmp(k, "--tls-key") == 0)

@@ -90,6 +90,10 @@ int main(int argc, char **argv)
     sc.port = cfg.listen_port;
     td_service_methods(&sc.methods, &sc.n_methods, &sc.stream_methods, &sc.n_stream_methods);
     sc.service_ctx = svc;
+    sc.call_stall_timeout_ms = cfg.stall_timeout_ms;
+    if (cfg.max_concurrent_uploads >= cfg.workers)
+        tu_log(TEEU_LOG_WARN, "teeud: max-concurrent-uploads (%zu) >= workers (%zu): uploads can starve other calls",
+               cfg.max_concurrent_uploads, cfg.workers);
     sc.workers = cfg.workers;
     sc.max_message = cfg.max_message;
     sc.tls_cert = cfg.tls_cert;

@@ -40,6 +40,8 @@ void td_config_usage(FILE *out)
           "  --max-object-size BYTES   largest object or result, plaintext bytes (default 4294967296)\n"
           "  --max-objects-per-party N objects one owner may store (default 10000)\n"
           "  --max-concurrent-calls N  calls computing at once (default 2)\n"
+          "  --max-concurrent-uploads N  uploads at once (default 4; keep it below --workers)\n"
+          "  --stall-timeout-ms MS     drop an upload or reveal whose client stalls this long (default 60000)\n"
           "  --max-clock-skew-ms MS    accepted skew of signed request timestamps (default 300000)\n"
           "  --list-kernels            print each kernel descriptor and its identity hash, then exit\n"
           "  --print-mrenclave         print the simulated MRENCLAVE (SHA-256 of this binary), then exit\n"
@@ -197,6 +199,16 @@ static teeu_status apply(td_config *cfg, const char *key, const char *value)
             cfg->max_concurrent_calls = n;
         return st;
     }
+    if (strcmp(key, "max-concurrent-uploads") == 0) {
+        if ((st = parse_size(key, value, 1, 1024, &n)) == TEEU_OK)
+            cfg->max_concurrent_uploads = n;
+        return st;
+    }
+    if (strcmp(key, "stall-timeout-ms") == 0) {
+        if ((st = parse_size(key, value, 0, UINT32_MAX, &n)) == TEEU_OK)
+            cfg->stall_timeout_ms = (uint32_t)n;
+        return st;
+    }
     if (strcmp(key, "max-clock-skew-ms") == 0) {
         if ((st = parse_size(key, value, 0, (size_t)24 * 3600 * 1000, &n)) == TEEU_OK)
             cfg->max_clock_skew_ms = n;
@@ -303,6 +315,7 @@ static const struct option long_opts[] = {
     {"authmanager-key", required_argument, NULL, 0}, {"attestation", required_argument, NULL, 0},
     {"max-object-size", required_argument, NULL, 0}, {"max-objects-per-party", required_argument, NULL, 0},
     {"max-concurrent-calls", required_argument, NULL, 0}, {"max-clock-skew-ms", required_argument, NULL, 0},
+    {"max-concurrent-uploads", required_argument, NULL, 0}, {"stall-timeout-ms", required_argument, NULL, 0},
     {"list-kernels", no_argument, NULL, 0},        {"print-mrenclave", no_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 };
@@ -318,6 +331,8 @@ teeu_status td_config_parse(int argc, char **argv, td_config *cfg, bool *show_he
     cfg->max_object_size = (uint64_t)4 << 30;
     cfg->max_objects_per_party = 10000;
     cfg->max_concurrent_calls = 2;
+    cfg->max_concurrent_uploads = 4;
+    cfg->stall_timeout_ms = 60000;
     cfg->max_clock_skew_ms = 300000;
     teeu_status st;
     if ((st = set_str(&cfg->listen_host, "127.0.0.1")) != TEEU_OK ||

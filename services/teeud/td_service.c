@@ -37,6 +37,7 @@ struct td_service {
     uint8_t mr_enclave[32];
     pthread_mutex_t lock;
     size_t calls_running;
+    size_t uploads_running;
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -295,11 +296,24 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
     teeu_key *owner = NULL;
     td_writer *w = NULL;
     tu_grpc_msg msg;
+    bool slot = false;
+    pthread_mutex_lock(&svc->lock);
+    if (svc->uploads_running < svc->cfg->max_concurrent_uploads) {
+        svc->uploads_running++;
+        slot = true;
+    }
+    pthread_mutex_unlock(&svc->lock);
+    if (!slot) {
+        tu_grpc_reply_status(resp, TU_GRPC_RESOURCE_EXHAUSTED,
+                             "the worker already receives %zu uploads, its max-concurrent-uploads limit; retry later",
+                             svc->cfg->max_concurrent_uploads);
+        return;
+    }
     int rv = tu_grpc_call_recv(call, &msg);
     if (rv <= 0) {
         tu_grpc_reply_status(resp, rv < 0 ? TU_GRPC_CANCELLED : TU_GRPC_INVALID_ARGUMENT, "%s",
                              rv < 0 ? teeu_last_error() : "PutObject without messages: send the header first");
-        return;
+        goto out;
     }
     first = teeu__v1__put_object_request__unpack(NULL, msg.len, msg.data);
     if (first == NULL || first->part_case != TEEU__V1__PUT_OBJECT_REQUEST__PART_HEADER || first->header == NULL) {
@@ -326,6 +340,13 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
     }
     uint32_t hdr_seg = ((uint32_t)hdr->stream_header.data[4] << 24) | ((uint32_t)hdr->stream_header.data[5] << 16) |
                        ((uint32_t)hdr->stream_header.data[6] << 8) | hdr->stream_header.data[7];
+    /* Tiny segments would multiply the stored size (16-byte tag each). */
+    if (hdr->segment_size < 1024 && hdr->plaintext_size > hdr->segment_size) {
+        tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT,
+                             "segment_size %llu is below 1024 bytes: use larger segments (4 MiB is a good choice)",
+                             (unsigned long long)hdr->segment_size);
+        goto out;
+    }
     if (hdr->segment_size == 0 || hdr->segment_size != hdr_seg ||
         hdr->segment_size + TU_GCM_TAG_LEN + 64 > svc->cfg->max_message) {
         tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT,
@@ -420,6 +441,9 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
                        (unsigned long long)stored);
 out:
     td_writer_abort(w);
+    pthread_mutex_lock(&svc->lock);
+    svc->uploads_running--;
+    pthread_mutex_unlock(&svc->lock);
     teeu_key_free(owner);
     if (hdr)
         teeu__v1__put_object_header__free_unpacked(hdr, NULL);
@@ -609,6 +633,42 @@ static teeu_status store_result(td_service *svc, const char *uuid, const char *r
     return st;
 }
 
+/* Kernels that stack several inputs on a new axis 0 (numpy's list argument). */
+static bool is_reduction(const tu_kernel_fn *fn)
+{
+    static const char *const names[] = {"average@", "mean@", "sum@", "min@", "max@", "var@", "std@", "count@"};
+    const char *d = tu_kernel_fn_descriptor(fn);
+    for (size_t i = 0; i < TU_ARRAY_LEN(names); i++)
+        if (strncmp(d, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A list of one object given to a reduction: numpy stacks it to shape
+ * (1, ...) (np.mean([a], axis=0) is a, not a's column means). The kernels
+ * stack only several inputs, so give them a (1, ...) view.
+ */
+static teeu_status lift_single_list(const teeu_ndarray *a, teeu_ndarray **out)
+{
+    size_t nd = teeu_ndarray_ndim(a);
+    if (nd + 1 > TEEU_NDARRAY_MAX_DIMS)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "a list argument would exceed %d dimensions", TEEU_NDARRAY_MAX_DIMS);
+    size_t shape[TEEU_NDARRAY_MAX_DIMS];
+    ptrdiff_t strides[TEEU_NDARRAY_MAX_DIMS];
+    shape[0] = 1;
+    strides[0] = 0;
+    memcpy(shape + 1, teeu_ndarray_shape(a), nd * sizeof *shape);
+    memcpy(strides + 1, teeu_ndarray_strides(a), nd * sizeof *strides);
+    teeu_ndarray_desc d;
+    teeu_ndarray_desc_init(&d, teeu_ndarray_dtype(a));
+    d.byte_order = teeu_ndarray_byte_order(a);
+    d.ndim = nd + 1;
+    d.shape = shape;
+    d.strides = strides;
+    return teeu_ndarray_view_desc(&d, teeu_ndarray_data(a), teeu_ndarray_nbytes(a), out);
+}
+
 static bool list_has(char *const *list, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
@@ -633,6 +693,9 @@ static void h_call(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_resp
     uint8_t **plain = NULL;
     size_t *plain_cap = NULL;
     teeu_ndarray **arrays = NULL;
+    teeu_ndarray *lifted = NULL;   /* the (1, ...) view of a one-object list, at index lifted_at */
+    size_t lifted_at = 0;
+    bool lift = false;
     teeu_ndarray *result = NULL;
     uint8_t *npy = NULL;
     size_t npy_len = 0;
@@ -681,9 +744,14 @@ static void h_call(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_resp
         goto out;
     }
     size_t k = 0;
-    for (size_t a = 0; a < t->n_args; a++)
+    for (size_t a = 0; a < t->n_args; a++) {
+        if (t->n_args == 1 && t->args[a]->is_list && t->args[a]->n_data_uuids == 1 && is_reduction(fn)) {
+            lift = true;
+            lifted_at = k;
+        }
         for (size_t j = 0; j < t->args[a]->n_data_uuids; j++)
             uuids[k++] = t->args[a]->data_uuids[j];
+    }
     for (size_t i = 0; i < n; i++) {
         if (!td_uuid_valid(uuids[i]) || td_store_get(svc->store, TD_OBJECT, uuids[i], &metas[i]) != TEEU_OK) {
             tu_grpc_reply_status(resp, TU_GRPC_NOT_FOUND, "object %.140s is not stored on this worker: put it first",
@@ -765,15 +833,27 @@ static void h_call(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_resp
                              teeu_last_error());
         goto out;
     }
+    teeu_npy_decode_options dopts;
+    teeu_npy_decode_options_init(&dopts);
+    dopts.max_decompressed = svc->cfg->max_object_size; /* a zstd-framed object expands at most this far */
     for (size_t i = 0; i < n; i++) {
         if (open_object(svc, &metas[i], keys + i * 32, &plain[i], &plain_cap[i]) != TEEU_OK ||
-            teeu_ndarray_decode(plain[i], (size_t)metas[i].plaintext_size, NULL, &arrays[i]) != TEEU_OK) {
+            teeu_ndarray_decode(plain[i], (size_t)metas[i].plaintext_size, &dopts, &arrays[i]) != TEEU_OK) {
             tu_grpc_reply_status(resp, TU_GRPC_FAILED_PRECONDITION, "object %s: %s", uuids[i], teeu_last_error());
             goto out;
         }
     }
     tu_free_secret(keys, n * 32);
     keys = NULL;
+    if (lift) {
+        if (lift_single_list(arrays[lifted_at], &lifted) != TEEU_OK) {
+            tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT, "%s", teeu_last_error());
+            goto out;
+        }
+        teeu_ndarray *orig = arrays[lifted_at];
+        arrays[lifted_at] = lifted;
+        lifted = orig; /* freed at the end, after the view */
+    }
     if (tu_kernel_run(fn, (const teeu_ndarray *const *)arrays, n, &result) != TEEU_OK) {
         tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT, "%s: %s", tu_kernel_fn_descriptor(fn), teeu_last_error());
         goto out;
@@ -807,6 +887,7 @@ out:
     }
     for (size_t i = 0; arrays && i < n; i++)
         teeu_ndarray_free(arrays[i]);
+    teeu_ndarray_free(lifted);
     for (size_t i = 0; plain && i < n; i++)
         tu_free_secret(plain[i], plain_cap[i]);
     for (size_t i = 0; metas && i < n; i++)

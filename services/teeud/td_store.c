@@ -162,6 +162,16 @@ static teeu_status meta_from_json(const char *path, const uint8_t *text, size_t 
     }
     if ((st = tu_hex_decode_to(hdr, strlen(hdr), m->stream_header, 32)) != TEEU_OK)
         goto out;
+    /* The segment layout must add up, or reading would run past buffers. */
+    uint64_t full = m->n_segments - 1, before, expect;
+    if (m->segment_size > TU_STREAM_MAX_SEGMENT || __builtin_mul_overflow(full, m->segment_size, &before) ||
+        before > m->plaintext_size ||
+        m->plaintext_size - before > m->segment_size ||
+        __builtin_mul_overflow(m->n_segments, (uint64_t)TU_GCM_TAG_LEN, &expect) ||
+        __builtin_add_overflow(expect, m->plaintext_size, &expect) || expect != m->stored_bytes) {
+        st = tu_error(TEEU_ERR_JSON, "%s: inconsistent segment layout (damaged metadata)", path);
+        goto out;
+    }
     if (m->kind == TD_RESULT) {
         json_t *rev = json_object_get(o, "revealers");
         const char *key = json_string_value(json_object_get(o, "sealed_key"));
@@ -204,6 +214,10 @@ static teeu_status read_meta(td_store *st, td_kind kind, const char *uuid, td_me
     teeu_status s = tu_read_file(path, META_MAX_BYTES, &text, &len);
     if (s == TEEU_OK)
         s = meta_from_json(path, text, len, m);
+    if (s == TEEU_OK && (strcmp(m->uuid, uuid) != 0 || m->kind != kind)) {
+        s = tu_error(TEEU_ERR_JSON, "%s: metadata names another entry (damaged or moved file)", path);
+        td_meta_clear(m);
+    }
     free(text);
     free(path);
     return s;

@@ -36,6 +36,8 @@ typedef struct td_config {
     uint64_t max_object_size;   /* plaintext bytes; default 4 GiB */
     size_t max_objects_per_party; /* default 10000 */
     size_t max_concurrent_calls;  /* default 2 */
+    size_t max_concurrent_uploads; /* default 4 (each holds a worker) */
+    uint32_t stall_timeout_ms;    /* an upload/reveal whose client stalls this long is dropped; default 60000 */
     uint64_t max_clock_skew_ms;   /* default 300000 */
     bool list_kernels;
     bool print_mrenclave;

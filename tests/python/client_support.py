@@ -54,6 +54,11 @@ class PutOptions(C.Structure):
                 ("timeout_ms", C.c_long), ("zstd_level", C.c_int)]
 
 
+class Desc(C.Structure):
+    _fields_ = [("dtype", C.c_int), ("byte_order", C.c_int), ("ndim", C.c_size_t), ("shape", C.POINTER(C.c_size_t)),
+                ("strides", C.POINTER(C.c_ssize_t)), ("layout", C.c_int), ("offset", C.c_size_t)]
+
+
 class Lib:
     """The client API of libteeu.so through ctypes."""
 
@@ -71,6 +76,7 @@ class Lib:
             "teeu_func_free": (None, [vp]),
             "teeu_ndarray_view": (st, [C.c_int, C.c_size_t, C.POINTER(C.c_size_t), vp, C.c_size_t, C.POINTER(vp)]),
             "teeu_ndarray_free": (None, [vp]),
+            "teeu_ndarray_view_desc": (st, [C.POINTER(Desc), vp, C.c_size_t, C.POINTER(vp)]),
             "teeu_ndarray_dtype": (C.c_int, [vp]),
             "teeu_ndarray_byte_order": (C.c_int, [vp]),
             "teeu_ndarray_ndim": (C.c_size_t, [vp]),
@@ -143,13 +149,19 @@ class Client:
         return {n: getattr(s, n) for n, _ in Stats._fields_}
 
     def put(self, arr, funcs, allowed_parties=None, timeout_ms=0, zstd_level=-1):
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.byteorder == ">":
-            arr = arr.astype(arr.dtype.newbyteorder("="))
+        """Puts arr as it lies in memory (any strides and byte order: a view, not a copy)."""
         shape = (C.c_size_t * max(arr.ndim, 1))(*arr.shape)
+        strides = (C.c_ssize_t * max(arr.ndim, 1))(*arr.strides)
+        order = {">": 2, "<": 1}.get(arr.dtype.byteorder, 0)
+        base = arr.base if arr.base is not None else arr
+        while getattr(base, "base", None) is not None:
+            base = base.base
+        base_addr, base_len = base.ctypes.data, base.nbytes
+        desc = Desc(DTYPES[arr.dtype.newbyteorder("=")], order, arr.ndim, shape, strides, 0,
+                    arr.ctypes.data - base_addr)
         view = C.c_void_p()
-        self.lib.check(self.lib.L.teeu_ndarray_view(DTYPES[arr.dtype], arr.ndim, shape,
-                                                    arr.ctypes.data_as(C.c_void_p), arr.nbytes, C.byref(view)))
+        self.lib.check(self.lib.L.teeu_ndarray_view_desc(C.byref(desc), C.c_void_p(base_addr), base_len,
+                                                         C.byref(view)))
         try:
             fptrs = (C.c_void_p * len(funcs))(*[f.p.value for f in funcs])
             opts = PutOptions(None, 0, timeout_ms, zstd_level)

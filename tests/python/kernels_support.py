@@ -35,8 +35,10 @@ class Runner:
                               capture_output=True, text=True, timeout=120)
         for p in paths:
             os.unlink(p)
-        if proc.returncode != 0:
+        if proc.returncode == 2 and proc.stderr.startswith("error: ") and "Sanitizer" not in proc.stderr:
             raise KernelError(proc.stderr.strip())
+        if proc.returncode != 0:  # a crash or sanitizer report is never an expected error
+            raise RuntimeError(f"kernel_tool failed (exit {proc.returncode}): {proc.stderr}")
         res = np.load(out)
         out.unlink()
         return res

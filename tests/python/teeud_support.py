@@ -91,11 +91,12 @@ def now_ms():
 
 
 class TeeudClient:
-    def __init__(self, pb, address):
+    def __init__(self, pb, address, credentials=None):
         self.pb = pb
         self.t = pb["teeu_pb2"]
-        self.channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20),
-                                                               ("grpc.max_send_message_length", 64 << 20)])
+        opts = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+        self.channel = (grpc.secure_channel(address, credentials, options=opts) if credentials is not None
+                        else grpc.insecure_channel(address, options=opts))
         self.stub = pb["teeu_pb2_grpc"].TeeuStub(self.channel)
 
     def close(self):
@@ -227,27 +228,30 @@ def _segments(plaintext, segment_size, total):
 class Env:
     """A simulation authority, a teeu-authmanager and a teeud on 127.0.0.1."""
 
-    def __init__(self, tool, pb, root, teeud_extra=(), authority=True):
+    def __init__(self, tool, pb, root, teeud_extra=(), authority=True, am_extra=(), credentials=None):
+        """credentials: grpc channel credentials for both services (TLS tests), else plain h2c."""
         self.tool, self.pb, self.root = tool, pb, pathlib.Path(root)
+        self.credentials = credentials
         self.authority = self.root / "authority" if authority else None
         if authority:
             subprocess.run([str(tool("teeu-attest")), "sim-init", str(self.authority)], check=True,
                            capture_output=True)
         sim = ["--simulation"] + (["--sim-authority", str(self.authority)] if authority else [])
-        self.am = ams.Daemon(tool("teeu-authmanager"), self.root / "am-state", sim).start()
+        self.am = ams.Daemon(tool("teeu-authmanager"), self.root / "am-state", sim + list(am_extra)).start()
         self.teeud_state = self.root / "teeud-state"
         self.teeud_extra = list(teeud_extra)
         self.mrenclave = subprocess.run([str(tool("teeud")), "--print-mrenclave"], check=True,
                                         capture_output=True, text=True).stdout.strip()
         self.teeud = None
         self.start_teeud()
-        self.amc = ams.Client(pb, self.am.address)
+        self.amc = ams.Client(pb, self.am.address, grpc.secure_channel(self.am.address, credentials)
+                              if credentials is not None else None)
 
     def start_teeud(self, extra=()):
         sim = ["--simulation"] + (["--sim-authority", str(self.authority)] if self.authority else [])
         self.teeud = ams.Daemon(self.tool("teeud"), self.teeud_state,
                                 sim + ["--authmanager", self.am.address] + self.teeud_extra + list(extra)).start()
-        self.client = TeeudClient(self.pb, self.teeud.address)
+        self.client = TeeudClient(self.pb, self.teeud.address, self.credentials)
         return self.teeud
 
     def restart_teeud(self, kill=True, extra=()):

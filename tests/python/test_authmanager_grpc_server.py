@@ -95,6 +95,39 @@ def test_message_size_limit(server):
         assert call(b"still serving", timeout=30) == b"still serving"
 
 
+def test_server_wide_memory_bound(server):
+    d = server("--workers", "1", "--max-message", str(2 << 20), "--max-buffered", str(3 << 20))
+    with channel(d) as ch:
+        slow = ch.unary_unary("/teeu.test.Echo/Slow", **IDENT).future(b"1500", timeout=30)
+        time.sleep(0.3)  # the only worker is busy: requests now wait holding their bytes
+        echo = ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)
+        first = echo.future(b"a" * (3 << 19), timeout=30)
+        time.sleep(0.3)
+        with pytest.raises(grpc.RpcError) as e:
+            echo(b"b" * (3 << 19), timeout=30)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert slow.result() == b"done"
+        assert first.result() == b"a" * (3 << 19)
+        # the bytes were released: the same request now passes
+        assert echo(b"b" * (3 << 19), timeout=30) == b"b" * (3 << 19)
+
+
+def test_idle_connections_closed_but_running_calls_kept(server):
+    import socket
+    d = server("--idle-timeout-ms", "400")
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        assert s.recv(4096) != b""  # the server's SETTINGS
+        while s.recv(4096):  # then EOF once idle
+            pass
+    assert time.time() - t0 < 5
+    with channel(d) as ch:
+        # a call longer than the idle timeout is not cut
+        assert ch.unary_unary("/teeu.test.Echo/Slow", **IDENT)(b"1200", timeout=30) == b"done"
+        time.sleep(1.0)  # the idle channel's connection is closed; the next call reconnects
+        assert ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)(b"again", timeout=30) == b"again"
+
+
 def test_handlers_run_in_parallel(server):
     d = server("--workers", "4")
     with channel(d) as ch:

@@ -123,3 +123,46 @@ def test_zstd_put(cluster):
     got = alice.reveal(alice.call(f, None, args=[([obj], False)]))
     np.testing.assert_allclose(got, a.sum(axis=0))
     assert alice.stats()["bytes_sent"] < a.nbytes // 4
+
+
+def test_multi_segment_result_reveal(cluster):
+    """A 40 MiB result comes back in many sealed segments, decrypted straight into the array."""
+    lib = cluster.lib
+    alice = cluster.client("alice")
+    a = np.random.default_rng(3).standard_normal((5 << 20,)).astype(np.float64)
+    f = Func(lib, "stack", '{"axis":0}')
+    got = alice.reveal(alice.call(f, [alice.put(a, [f], timeout_ms=120000)], timeout_ms=120000), timeout_ms=120000)
+    assert got.shape == (1, a.size)
+    np.testing.assert_array_equal(got[0], a)
+
+
+def test_one_client_shared_by_threads(cluster):
+    """A fresh client used by 6 threads at once: the warm-up runs once, every put works."""
+    import concurrent.futures
+    lib = cluster.lib
+    c = cluster.client("tina")
+    f = avg1(lib)
+    arrays = [np.full((4, 3), float(i)) for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        objs = list(ex.map(lambda x: c.put(x, [f]), arrays))
+    st = c.stats()
+    assert st["puts"] == 6
+    assert st["am_calls"] == 2 + 6 and st["teeu_calls"] == 1 + 6  # warm-up once, then 1 + 1 per put
+    got = c.reveal(c.call(f, objs))
+    np.testing.assert_array_equal(got, np.average(arrays, axis=1))
+
+
+@pytest.mark.parametrize("kind", ["fortran_big_endian", "strided_reversed", "zero_d"])
+def test_put_reads_any_layout_in_place(cluster, kind):
+    lib = cluster.lib
+    alice = cluster.client("alice")
+    base = np.arange(60, dtype=np.int32).reshape(6, 10)
+    if kind == "fortran_big_endian":
+        a = np.asfortranarray(base.astype(">i4"))
+    elif kind == "strided_reversed":
+        a = base[::2, ::-3]
+    else:
+        a = np.array(7.25)
+    f = Func(lib, "stack", '{"axis":0}')
+    got = alice.reveal(alice.call(f, [alice.put(a, [f])]))
+    np.testing.assert_array_equal(got, np.asarray(a)[None])

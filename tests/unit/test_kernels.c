@@ -58,6 +58,16 @@ START_TEST(identity_canonicalises)
     tu_kernel_fn_free(a);
     ck_assert_ok(tu_kernel_find_parts("add", 1, NULL, &a));
     ck_assert_str_eq(tu_kernel_fn_descriptor(a), "add@1{}");
+    ck_assert_str_eq(tu_kernel_fn_info(a)->name, "add");
+    size_t lo, hi;
+    tu_kernel_fn_input_range(a, &lo, &hi);
+    ck_assert_uint_eq(lo, 2);
+    ck_assert_uint_eq(hi, 2);
+    tu_kernel_fn_free(a);
+    ck_assert_ok(tu_kernel_find("average@1{\"weights\":true}", &a));
+    tu_kernel_fn_input_range(a, &lo, &hi);
+    ck_assert_uint_eq(lo, 2);
+    ck_assert_uint_eq(hi, TU_KERNEL_MAX_INPUTS);
     tu_kernel_fn_free(a);
 }
 END_TEST
@@ -158,6 +168,60 @@ START_TEST(descriptor_errors)
     longd[TU_KERNEL_DESCRIPTOR_MAX + 15] = '\0';
     expect_find_error(longd, TEEU_ERR_LIMIT, "longer than");
     free(longd);
+}
+END_TEST
+
+/* Mutated descriptors never crash or leak and either parse or fail with a message. */
+START_TEST(descriptor_mutations)
+{
+    static const char *seeds[] = {
+        "average@1{\"axis\":[0,-1],\"weights\":true}",
+        "var@1{\"ddof\":1,\"axis\":null}",
+        "concatenate@1{\"axis\":-1}",
+        "sum@1{\"axis\":\"\\u00e9\\ud83d\\ude00\"}",
+    };
+    static const char alphabet[] = "{}[]\",:\\u0123456789-+.eE truefalsnl@axisddofweights\x01\xc3\xff";
+    uint64_t x = 0x9E3779B97F4A7C15u;
+    char buf[256];
+    for (int iter = 0; iter < 20000; iter++) {
+        const char *seed = seeds[iter % 4];
+        size_t len = strlen(seed);
+        memcpy(buf, seed, len + 1);
+        int edits = 1 + iter % 4;
+        for (int e = 0; e < edits; e++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t pos = (size_t)(x % len);
+            char c = alphabet[(x >> 32) % (sizeof(alphabet) - 1)];
+            switch ((x >> 40) % 3) {
+            case 0: buf[pos] = c; break;                                     /* replace */
+            case 1: memmove(buf + pos, buf + pos + 1, len - pos); len--; break; /* delete */
+            default:
+                if (len + 2 < sizeof(buf)) {                                   /* insert */
+                    memmove(buf + pos + 1, buf + pos, len - pos + 1);
+                    buf[pos] = c;
+                    len++;
+                }
+            }
+            if (len == 0)
+                break;
+        }
+        tu_kernel_fn *fn = NULL;
+        teeu_status st = tu_kernel_find(buf, &fn);
+        if (st == TEEU_OK) {
+            ck_assert_uint_eq(strlen(tu_kernel_fn_identity(fn)), TU_KERNEL_IDENTITY_LEN);
+            /* The canonical form is a fixed point. */
+            tu_kernel_fn *again = NULL;
+            ck_assert_ok(tu_kernel_find(tu_kernel_fn_descriptor(fn), &again));
+            ck_assert_str_eq(tu_kernel_fn_descriptor(again), tu_kernel_fn_descriptor(fn));
+            tu_kernel_fn_free(again);
+        } else {
+            ck_assert_ptr_null(fn);
+            ck_assert_msg(teeu_last_error()[0] != '\0', "no message for %s", buf);
+        }
+        tu_kernel_fn_free(fn);
+    }
 }
 END_TEST
 
@@ -323,6 +387,29 @@ START_TEST(run_errors)
     tu_kernel_fn_free(fn);
     tu_kernel_fn_free(NULL);
     teeu_ndarray_free(a);
+
+    /* Zero-stride views whose broadcast result cannot exist: a clean error, no huge allocation. */
+    size_t s1[2] = {(size_t)1 << 40, 1}, s2[2] = {1, (size_t)1 << 40};
+    ptrdiff_t zero[2] = {0, 0};
+    teeu_ndarray_desc desc;
+    teeu_ndarray_desc_init(&desc, TEEU_DTYPE_FLOAT64);
+    desc.ndim = 2;
+    desc.strides = zero;
+    teeu_ndarray *x = NULL, *y = NULL;
+    desc.shape = s1;
+    ck_assert_ok(teeu_ndarray_view_desc(&desc, d, sizeof(d), &x));
+    desc.shape = s2;
+    ck_assert_ok(teeu_ndarray_view_desc(&desc, d, sizeof(d), &y));
+    teeu_status st = run1("add@1{}", x, y, &out);
+    ck_assert_msg(st == TEEU_ERR_OVERFLOW || st == TEEU_ERR_NPY_SIZE_OVERFLOW || st == TEEU_ERR_NOMEM,
+                  "got %s: %s", teeu_status_str(st), teeu_last_error());
+    ck_assert_ptr_null(out);
+    st = run1("matmul@1{}", x, y, &out);
+    ck_assert_msg(st == TEEU_ERR_OVERFLOW || st == TEEU_ERR_NPY_SIZE_OVERFLOW || st == TEEU_ERR_NOMEM,
+                  "got %s: %s", teeu_status_str(st), teeu_last_error());
+    ck_assert_ptr_null(out);
+    teeu_ndarray_free(x);
+    teeu_ndarray_free(y);
 }
 END_TEST
 
@@ -367,6 +454,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, identity_canonicalises);
     tcase_add_test(tc, params_json_subset);
     tcase_add_test(tc, descriptor_errors);
+    tcase_add_test(tc, descriptor_mutations);
     tcase_add_test(tc, listing_covers_every_kernel);
     suite_add_tcase(s, tc);
     tc = tcase_create("compute");

@@ -186,15 +186,23 @@ static void op_f64(tk_binop op, double *x, const double *y, size_t n)
     }
 }
 
-static void op_c128(tk_binop op, tk_c128 *x, const tk_c128 *y, size_t n)
+static void op_c128(tk_binop op, tk_c128 *x, const tk_c128 *y, size_t n, teeu_dtype rt)
 {
     for (size_t i = 0; i < n; i++) {
         tk_c128 a = x[i], b = y[i];
         switch (op) {
         case TK_ADD: x[i] = (tk_c128){a.re + b.re, a.im + b.im}; break;
         case TK_SUB: x[i] = (tk_c128){a.re - b.re, a.im - b.im}; break;
-        case TK_MUL: x[i] = (tk_c128){a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re}; break;
-        case TK_DIV: x[i] = tk_c_div(a, b); break;
+        case TK_MUL:
+            if (rt == TEEU_DTYPE_COMPLEX64) { /* float arithmetic, rounded per step as numpy's */
+                float ar = (float)a.re, ai = (float)a.im, br = (float)b.re, bi = (float)b.im;
+                float pr1 = ar * br, pr2 = ai * bi, pi1 = ar * bi, pi2 = ai * br;
+                x[i] = (tk_c128){pr1 - pr2, pi1 + pi2};
+            } else {
+                x[i] = (tk_c128){a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
+            }
+            break;
+        case TK_DIV: x[i] = tk_c_div_dt(a, b, rt); break;
         }
     }
 }
@@ -243,7 +251,7 @@ static teeu_status binop(tk_binop op, const teeu_ndarray *const *in, size_t n, t
         if (k == TK_COMPLEX) {
             tk_load_c128(x.c, ca.ptr, ca.stride, cnt, ca.dtype, ca.swap);
             tk_load_c128(y.c, cb.ptr, cb.stride, cnt, cb.dtype, cb.swap);
-            op_c128(op, x.c, y.c, cnt);
+            op_c128(op, x.c, y.c, cnt, rt);
             tk_store_c128(dst, (ptrdiff_t)es, x.c, cnt, rt);
         } else if (k == TK_FLOAT) {
             tk_load_f64(x.f, ca.ptr, ca.stride, cnt, ca.dtype, ca.swap);

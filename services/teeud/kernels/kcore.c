@@ -274,6 +274,33 @@ tk_c128 tk_c_div(tk_c128 a, tk_c128 b)
     return (tk_c128){(a.re * rat + a.im) * scl, (a.im * rat - a.re) * scl};
 }
 
+/* The same in float arithmetic, as numpy divides complex64 values. */
+static tk_c128 c_div_f32(tk_c128 a64, tk_c128 b64)
+{
+    float ar = (float)a64.re, ai = (float)a64.im, br = (float)b64.re, bi = (float)b64.im;
+    float qr, qi;
+    if (fabsf(br) >= fabsf(bi)) {
+        if (br == 0.0f && bi == 0.0f) {
+            qr = ar / fabsf(br);
+            qi = ai / fabsf(bi);
+        } else {
+            float rat = bi / br, scl = 1.0f / (br + bi * rat);
+            qr = (ar + ai * rat) * scl;
+            qi = (ai - ar * rat) * scl;
+        }
+    } else {
+        float rat = br / bi, scl = 1.0f / (bi + br * rat);
+        qr = (ar * rat + ai) * scl;
+        qi = (ai * rat - ar) * scl;
+    }
+    return (tk_c128){qr, qi};
+}
+
+tk_c128 tk_c_div_dt(tk_c128 a, tk_c128 b, teeu_dtype dt)
+{
+    return dt == TEEU_DTYPE_COMPLEX64 ? c_div_f32(a, b) : tk_c_div(a, b);
+}
+
 /* ---- storing ------------------------------------------------------------------ */
 
 #define TK_STORE(T, EXPR)                                         \

@@ -12,6 +12,11 @@
  * errors); see docs/kernels.md. Inputs are any teeu_ndarray (any byte
  * order, strides or layout); results are new owned, C-ordered,
  * native-endian arrays.
+ *
+ * Thread safety: there is no global mutable state; a tu_kernel_fn is
+ * immutable once found and may run on several threads at once. A kernel
+ * uses up to 128 KiB of stack for its chunk buffers: give worker threads
+ * at least 256 KiB.
  */
 #ifndef TEEU_KERNELS_H
 #define TEEU_KERNELS_H
@@ -54,6 +59,15 @@ const char *tu_kernel_fn_descriptor(const tu_kernel_fn *fn);
 /** The identity hash (TU_KERNEL_IDENTITY_LEN chars), owned by fn. */
 const char *tu_kernel_fn_identity(const tu_kernel_fn *fn);
 
+typedef struct tu_kernel_info tu_kernel_info;
+/** The kernel fn runs (name, version, params help), static storage. */
+const tu_kernel_info *tu_kernel_fn_info(const tu_kernel_fn *fn);
+/**
+ * Inputs fn accepts: [*min_inputs, *max_inputs] (average with weights
+ * needs one more, for the weights).
+ */
+void tu_kernel_fn_input_range(const tu_kernel_fn *fn, size_t *min_inputs, size_t *max_inputs);
+
 /**
  * Runs fn over inputs[0..n_inputs). Several inputs to a reduction are
  * stacked on a new axis 0 first (numpy's list argument); for average with
@@ -81,12 +95,12 @@ teeu_status tu_kernel_identity(const char *descriptor, char out[TU_KERNEL_IDENTI
 teeu_status tu_kernel_params_canonical(const char *json, size_t len, char **out);
 
 /** One registered kernel, for listings. */
-typedef struct tu_kernel_info {
+struct tu_kernel_info {
     const char *name;
     unsigned version;
     const char *params;   /**< human description of the allowed params */
     const char *summary;  /**< one line: what it computes */
-} tu_kernel_info;
+};
 
 /** Number of registered kernels. */
 size_t tu_kernel_count(void);

@@ -161,6 +161,8 @@ void tk_store_c128(uint8_t *dst, ptrdiff_t stride, const tk_c128 *src, size_t n,
 
 /** a / b by Smith's algorithm, as numpy divides complex numbers (NaN/inf included). */
 tk_c128 tk_c_div(tk_c128 a, tk_c128 b);
+/** tk_c_div in dt's precision: float arithmetic for complex64, as numpy. */
+tk_c128 tk_c_div_dt(tk_c128 a, tk_c128 b, teeu_dtype dt);
 
 uint16_t tk_f64_to_f16(double d);
 double tk_f16_to_f64(uint16_t h);

@@ -125,10 +125,17 @@ static tk_c128 pairwise_csum(const tk_c128 *x, size_t n)
     return (tk_c128){a.re + b.re, a.im + b.im};
 }
 
-/* Sums r's input into acc (out_size doubles, zeroed by the caller). */
-static void sum_f64(const tk_red *r, double *acc)
+/*
+ * Sums r's input into acc (out_size doubles, zeroed by the caller). Along
+ * a reduced last axis numpy sums a whole contiguous line pairwise (in at
+ * least float32) before rounding: done here in double, unrounded. Along
+ * strided axes numpy adds element by element in acc_dt, rounding each
+ * partial sum: done here the same way, so those sums match numpy's bits.
+ */
+static void sum_f64(const tk_red *r, double *acc, teeu_dtype acc_dt)
 {
     double buf[TK_CHUNK];
+    bool rnd = acc_dt != TEEU_DTYPE_FLOAT64 && acc_dt != TEEU_DTYPE_COMPLEX128;
     tk_chunks c;
     tk_chunks_init(&c, &r->v);
     while (tk_chunks_next(&c)) {
@@ -136,6 +143,9 @@ static void sum_f64(const tk_red *r, double *acc)
         size_t step, o = chunk_base(r, &c, &step);
         if (step == 0) {
             acc[o] += pairwise_sum(buf, c.count);
+        } else if (rnd) {
+            for (size_t j = 0; j < c.count; j++)
+                acc[o + j * step] = tk_round_to(acc[o + j * step] + buf[j], acc_dt);
         } else {
             for (size_t j = 0; j < c.count; j++)
                 acc[o + j * step] += buf[j];
@@ -143,9 +153,10 @@ static void sum_f64(const tk_red *r, double *acc)
     }
 }
 
-static void sum_c128(const tk_red *r, tk_c128 *acc)
+static void sum_c128(const tk_red *r, tk_c128 *acc, teeu_dtype acc_dt)
 {
     tk_c128 buf[TK_CHUNK];
+    bool rnd = acc_dt == TEEU_DTYPE_COMPLEX64;
     tk_chunks c;
     tk_chunks_init(&c, &r->v);
     while (tk_chunks_next(&c)) {
@@ -157,8 +168,11 @@ static void sum_c128(const tk_red *r, tk_c128 *acc)
             acc[o].im += s.im;
         } else {
             for (size_t j = 0; j < c.count; j++) {
-                acc[o + j * step].re += buf[j].re;
-                acc[o + j * step].im += buf[j].im;
+                tk_c128 *t = &acc[o + j * step];
+                t->re += buf[j].re;
+                t->im += buf[j].im;
+                if (rnd)
+                    *t = (tk_c128){tk_round_to(t->re, acc_dt), tk_round_to(t->im, acc_dt)};
             }
         }
     }
@@ -214,6 +228,8 @@ static teeu_status out_acc(const tk_red *r, teeu_ndarray *out, size_t es, void *
 /* Sum (mean when divide is set) of r's input into a new array of dtype out_dt. */
 static teeu_status reduce_sum(const tk_red *r, teeu_dtype out_dt, bool divide, teeu_ndarray **out)
 {
+    /* np.mean of float16 accumulates in float32; everything else in its own dtype. */
+    teeu_dtype acc_dt = divide && out_dt == TEEU_DTYPE_FLOAT16 ? TEEU_DTYPE_FLOAT32 : out_dt;
     tk_kind k = tk_dtype_kind(out_dt);
     size_t es = k == TK_COMPLEX ? sizeof(tk_c128) : 8;
     teeu_status st = new_out(r, out_dt, out);
@@ -232,17 +248,17 @@ static teeu_status reduce_sum(const tk_red *r, teeu_dtype out_dt, bool divide, t
     double cnt = (double)r->count;
     if (k == TK_COMPLEX) {
         tk_c128 *a = acc;
-        sum_c128(r, a);
+        sum_c128(r, a, acc_dt);
         if (divide) /* numpy divides by complex(count): inf parts give NaN as there */
             for (size_t i = 0; i < r->out_size; i++)
-                a[i] = tk_c_div(a[i], (tk_c128){cnt, 0.0});
+                a[i] = tk_c_div_dt(a[i], (tk_c128){cnt, 0.0}, out_dt);
         tk_store_c128(dst, ds, a, r->out_size, out_dt);
     } else if (k == TK_FLOAT) {
         double *a = acc;
-        sum_f64(r, a);
+        sum_f64(r, a, acc_dt);
         if (divide)
             for (size_t i = 0; i < r->out_size; i++)
-                a[i] /= cnt;
+                a[i] = acc_dt != out_dt ? tk_round_to(a[i] / cnt, acc_dt) : a[i] / cnt;
         tk_store_f64(dst, ds, a, r->out_size, out_dt);
     } else {
         uint64_t *a = acc;
@@ -472,17 +488,26 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
         st = out_acc(&r, *out, sizeof(double), (void **)&acc, &owned);
     if (st != TEEU_OK)
         goto done;
+    /*
+     * numpy computes var/std of float16/float32/complex64 in that precision
+     * (mean, deviations, squares, sum: each rounded), so a sum of squares
+     * past float16's range is inf there; round the same steps to match.
+     */
+    bool rnd = out_dt != TEEU_DTYPE_FLOAT64;
+#define TK_R(x) (rnd ? tk_round_to((x), out_dt) : (x))
     double cnt = (double)r.count;
     if (cplx) {
         tk_c128 *m = mean;
-        sum_c128(&r, m);
-        for (size_t i = 0; i < r.out_size; i++)
-            m[i] = tk_c_div(m[i], (tk_c128){cnt, 0.0});
+        sum_c128(&r, m, dt);
+        for (size_t i = 0; i < r.out_size; i++) {
+            m[i] = tk_c_div_dt((tk_c128){TK_R(m[i].re), TK_R(m[i].im)}, (tk_c128){cnt, 0.0}, dt);
+            m[i] = (tk_c128){TK_R(m[i].re), TK_R(m[i].im)};
+        }
     } else {
         double *m = mean;
-        sum_f64(&r, m);
+        sum_f64(&r, m, out_dt);
         for (size_t i = 0; i < r.out_size; i++)
-            m[i] /= cnt;
+            m[i] = TK_R(TK_R(m[i]) / cnt);
     }
     static_assert(sizeof(tk_c128) == 2 * sizeof(double), "tk_c128 is two doubles");
     double buf[2 * TK_CHUNK];
@@ -495,14 +520,14 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
             tk_load_c128(cbuf, c.ptr, c.stride, c.count, c.dtype, c.swap);
             for (size_t j = 0; j < c.count; j++) {
                 const tk_c128 *m = (const tk_c128 *)mean + o + j * step;
-                double dr = cbuf[j].re - m->re, di = cbuf[j].im - m->im;
-                acc[o + j * step] += dr * dr + di * di;
+                double dr = TK_R(cbuf[j].re - m->re), di = TK_R(cbuf[j].im - m->im);
+                acc[o + j * step] += TK_R(TK_R(dr * dr) + TK_R(di * di));
             }
         } else {
             tk_load_f64(buf, c.ptr, c.stride, c.count, c.dtype, c.swap);
             for (size_t j = 0; j < c.count; j++) {
-                double d = buf[j] - ((const double *)mean)[o + j * step];
-                acc[o + j * step] += d * d;
+                double d = TK_R(buf[j] - ((const double *)mean)[o + j * step]);
+                acc[o + j * step] += TK_R(d * d);
             }
         }
     }
@@ -510,10 +535,11 @@ static teeu_status reduce_var(const tk_params *p, const teeu_ndarray *const *in,
     if (div < 0)
         div = 0;
     for (size_t i = 0; i < r.out_size; i++) {
-        acc[i] /= div;
+        acc[i] = TK_R(TK_R(acc[i]) / div);
         if (take_sqrt)
             acc[i] = sqrt(acc[i]);
     }
+#undef TK_R
     tk_store_f64(teeu_ndarray_data(*out), (ptrdiff_t)teeu_dtype_size(out_dt), acc, r.out_size, out_dt);
 done:
     free(mean);
@@ -641,7 +667,7 @@ static teeu_status weighted_average(const tk_params *p, const teeu_ndarray *cons
         if (cplx) {
             tk_c128 a = {tk_round_to(num[i].re, rt), tk_round_to(num[i].im, rt)};
             tk_c128 b = {tk_round_to(den[i].re, rt), tk_round_to(den[i].im, rt)};
-            q = tk_c_div(a, b);
+            q = tk_c_div_dt(a, b, rt);
             tk_store_c128(dst + (ptrdiff_t)i * ds, ds, &q, 1, rt);
         } else {
             double v = tk_round_to(num[i].re, rt) / tk_round_to(den[i].re, rt);

@@ -289,6 +289,17 @@ const char *tu_kernel_fn_identity(const tu_kernel_fn *fn)
     return fn->identity;
 }
 
+const tu_kernel_info *tu_kernel_fn_info(const tu_kernel_fn *fn)
+{
+    return &fn->kernel->info;
+}
+
+void tu_kernel_fn_input_range(const tu_kernel_fn *fn, size_t *min_inputs, size_t *max_inputs)
+{
+    *min_inputs = fn->kernel->min_inputs + (fn->params.weights ? 1 : 0);
+    *max_inputs = fn->kernel->max_inputs;
+}
+
 teeu_status tu_kernel_run(const tu_kernel_fn *fn, const teeu_ndarray *const *inputs, size_t n_inputs,
                           teeu_ndarray **out)
 {
