@@ -238,12 +238,13 @@ def test_unreachable_service_fails_within_the_deadline(teeu, cluster):
         assert f"127.0.0.1:{port}" in info.value.message
 
 
-def call_with_retry(fn, *args, attempts=50):
-    """teeud admits a bounded number of concurrent calls (RESOURCE_EXHAUSTED beyond it): back off and retry."""
+def with_retry(fn, *args, attempts=50, **kwargs):
+    """teeud admits a bounded number of concurrent uploads and calls (RESOURCE_EXHAUSTED beyond them):
+    back off and retry, as an application would."""
     import teeu
     for i in range(attempts):
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except teeu.RpcResourceExhaustedError:
             if i == attempts - 1:
                 raise
@@ -260,9 +261,9 @@ def test_threads_share_one_client(teeu, session):
             rng = np.random.default_rng(seed)
             for _ in range(3):
                 a, b = rng.random((4, 3)), rng.random((4, 3))
-                oa = client.put(a, allow_funcs=average, party="alice")
-                ob = client.put(b, allow_funcs=average, party="bob")
-                got = client.reveal(call_with_retry(carol(average), [oa, ob]))
+                oa = with_retry(client.put, a, allow_funcs=average, party="alice")
+                ob = with_retry(client.put, b, allow_funcs=average, party="bob")
+                got = client.reveal(with_retry(carol(average), [oa, ob]))
                 results.append(np.allclose(got, np.average([a, b], axis=1), rtol=0, atol=1e-12))
         except Exception as exc:  # reported below
             errors.append(exc)
