@@ -254,8 +254,8 @@ teeu_status td_service_new(const td_config *cfg, td_service **out)
             st = td_attester_open(backend, cfg->sim_authority, svc->mr_enclave, &svc->attester);
     }
     if (st == TEEU_OK) {
-        /* Two ready keys cover a burst of calls; more would only compete for the CPU. */
-        st = tu_keypool_new(3072, 2, &svc->compute_keys);
+        /* Four ready keys cover a burst of calls; more would only compete for the CPU. */
+        st = tu_keypool_new(3072, 4, &svc->compute_keys);
     }
     if (st != TEEU_OK) {
         td_service_free(svc);

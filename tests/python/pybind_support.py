@@ -10,35 +10,11 @@ if str(BINDINGS_DIR) not in sys.path:
 
 
 def import_teeu(libteeu_path):
-    """The bindings package, bound to the libteeu of the build under test.
-
-    Other tests generate gRPC stubs from proto/teeu/v1 into a folder holding
-    a `teeu/__init__.py` and put it first on sys.path; a plain `import teeu`
-    could then find that package. Ours is loaded from its file instead; its
-    __path__ still reaches the stubs' folder, so `teeu.v1` keeps importing,
-    and stub modules already imported stay where they are.
-    """
-    import importlib.util
-    init = BINDINGS_DIR / "teeu" / "__init__.py"
-    mod = sys.modules.get("teeu")
-    if mod is None or getattr(mod, "__file__", None) != str(init):
-        spec = importlib.util.spec_from_file_location("teeu", init,
-                                                      submodule_search_locations=[str(init.parent)])
-        ours = importlib.util.module_from_spec(spec)
-        sys.modules["teeu"] = ours
-        try:
-            spec.loader.exec_module(ours)
-        except BaseException:
-            if mod is not None:
-                sys.modules["teeu"] = mod
-            else:
-                del sys.modules["teeu"]
-            raise
-        if mod is not None and "teeu.v1" in sys.modules:
-            ours.v1 = sys.modules["teeu.v1"]
-        mod = ours
-    mod.load_library(libteeu_path)
-    return mod
+    """The bindings package, bound to the libteeu of the build under test."""
+    import teeu
+    assert pathlib.Path(teeu.__file__).parent == BINDINGS_DIR / "teeu", teeu.__file__
+    teeu.load_library(libteeu_path)
+    return teeu
 
 
 def rss_bytes():

@@ -19,31 +19,14 @@ package is imported from a libteeu checkout ($TEEU_BUILD_DIR, build/ci,
 build/release), else the installed library. Every libteeu error is raised
 as a subclass of teeu.TeeuError (see teeu.errors).
 """
-import pkgutil as _pkgutil
-
-
-class _SharedPath(list):
-    """This package's __path__, also searching every other `teeu` folder on sys.path, at each import.
-
-    Python stubs generated from proto/teeu/v1 form a package `teeu.v1`;
-    with this, they import alongside the bindings (as with a namespace
-    package) even when their folder joins sys.path after `import teeu`.
-    """
-
-    def __iter__(self):
-        return iter(_pkgutil.extend_path(list(super().__iter__()), __name__))
-
-
-__path__ = _SharedPath(__path__)
-
-from . import errors, keys, log, ndarray  # noqa: E402
-from ._lib import LibraryNotFoundError, library_path, load_library  # noqa: E402
+from . import errors, keys, log, ndarray
+from ._lib import LibraryNotFoundError, library_path, load_library
 from .client import (PYU, TEEU, Client, Func, Object, PYUObject, func, get_client, init, reveal,
                      shutdown, to)
 from .errors import *  # noqa: F401,F403,E402  (TeeuError and one class per status)
-from .keys import Key, owner_id  # noqa: E402
-from .log import log_to_logging, set_log_handler, set_log_level  # noqa: E402
-from .ndarray import SUPPORTED_DTYPES, ArrayView, decode_npy, encode_npy, npy_info  # noqa: E402
+from .keys import Key, owner_id
+from .log import log_to_logging, set_log_handler, set_log_level
+from .ndarray import SUPPORTED_DTYPES, ArrayView, decode_npy, encode_npy, npy_info
 
 __version__ = "0.1.0"
 
