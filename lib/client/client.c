@@ -742,6 +742,34 @@ static teeu_status put_header_msg(put_stream *ps)
     return st;
 }
 
+/* Transport-level failures after which a PutObject may be sent again. */
+static bool put_retryable(teeu_status st)
+{
+    return st == TEEU_ERR_PROTOCOL || st == TEEU_ERR_CONNECT || st == TEEU_ERR_RPC_UNAVAILABLE;
+}
+
+/* One PutObject stream of the prepared plaintext: a fresh AEAD stream (new salt and nonce prefix) each time. */
+static teeu_status put_attempt(put_stream *ps, op *o, const uint8_t key[32], tu_buf *resp)
+{
+    ps->next = 0;
+    ps->sent = 0;
+    ps->first_sent = false;
+    free(ps->first);
+    ps->first = NULL;
+    tu_stream_free(ps->stream);
+    ps->stream = NULL;
+    teeu_status st = tu_stream_seal_init(key, (const uint8_t *)ps->uuid, strlen(ps->uuid), ps->seg,
+                                         ps->stream_header, &ps->stream);
+    if (st == TEEU_OK)
+        st = put_header_msg(ps);
+    tu_rpc_call_opts ro;
+    if (st == TEEU_OK)
+        st = rpc_opts(o, false, &ro);
+    if (st == TEEU_OK)
+        st = tu_rpc_client_stream(ps->c->teeu, TEEU_SERVICE "PutObject", put_produce, ps, resp, &ro);
+    return st;
+}
+
 /* Streams the encrypted .npy of arr to the TEEU as object uuid. */
 static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, const char *uuid,
                               const uint8_t key[32], const tu_buf *data_auth, int zstd_level)
@@ -772,20 +800,28 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
     ps.buf = malloc(SEG_PREFIX_ROOM + ps.seg + TU_GCM_TAG_LEN);
     if (ps.buf == NULL)
         st = tu_error(TEEU_ERR_NOMEM, "out of memory for a %zu-byte segment buffer", ps.seg);
-    if (st == TEEU_OK)
-        st = tu_stream_seal_init(key, (const uint8_t *)uuid, strlen(uuid), ps.seg, ps.stream_header, &ps.stream);
-    if (st == TEEU_OK)
-        st = put_header_msg(&ps);
-    tu_rpc_call_opts ro;
     tu_buf resp = {0};
+    bool stored_before = false;
     if (st == TEEU_OK)
-        st = rpc_opts(o, false, &ro);
-    if (st == TEEU_OK) {
-        st = tu_rpc_client_stream(c->teeu, TEEU_SERVICE "PutObject", put_produce, &ps, &resp, &ro);
-        if (st != TEEU_OK)
-            st = service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
+        st = put_attempt(&ps, o, key, &resp);
+    if (put_retryable(st)) {
+        /*
+         * The stream broke in transport (libcurl 7.88's HTTP/2 upload path
+         * rarely does). The uuid is fresh and only this client knows it, so
+         * one retry on a fresh stream is safe: ALREADY_EXISTS then means
+         * the first attempt was stored durably.
+         */
+        tu_log(TEEU_LOG_WARN, "teeu_put: PutObject of %s to %s broke in transport (%s); retrying once", uuid,
+               c->conf.cfg.teeu.address, teeu_last_error());
+        resp.len = 0;
+        st = put_attempt(&ps, o, key, &resp);
+        stored_before = st == TEEU_ERR_RPC_ALREADY_EXISTS;
+        if (stored_before)
+            st = TEEU_OK;
     }
-    if (st == TEEU_OK) {
+    if (st != TEEU_OK)
+        st = service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
+    if (st == TEEU_OK && !stored_before) {
         Teeu__V1__PutObjectResponse *r = teeu__v1__put_object_response__unpack(NULL, resp.len, resp.data);
         if (r == NULL || r->data_uuid == NULL || strcmp(r->data_uuid, uuid) != 0)
             st = tu_error(TEEU_ERR_PROTOBUF, "the TEEU at %s acknowledged another object than %s",
