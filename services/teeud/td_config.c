@@ -11,11 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
-
 #include "teeud_internal.h"
+#include "svc_config.h"
 
-#define CONFIG_MAX_BYTES (1u << 20)
 
 void td_config_usage(FILE *out)
 {
@@ -65,243 +63,86 @@ void td_config_free(td_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
-static teeu_status set_str(char **slot, const char *value)
-{
-    char *copy = tu_strdup(value);
-    if (copy == NULL)
-        return tu_error(TEEU_ERR_NOMEM, "config value");
-    free(*slot);
-    *slot = copy;
-    return TEEU_OK;
-}
-
-static teeu_status parse_size(const char *key, const char *value, size_t lo, size_t hi, size_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(value, &end, 10);
-    if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0 || v < lo || v > hi)
-        return tu_error(TEEU_ERR_CONFIG, "%s: '%s' is not a number between %zu and %zu", key, value, lo, hi);
-    *out = (size_t)v;
-    return TEEU_OK;
-}
-
-static teeu_status parse_bool(const char *key, const char *value, bool *out)
-{
-    if (strcmp(value, "1") == 0 || strcasecmp(value, "true") == 0 || strcasecmp(value, "yes") == 0 ||
-        strcasecmp(value, "on") == 0) {
-        *out = true;
-        return TEEU_OK;
-    }
-    if (strcmp(value, "0") == 0 || strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 ||
-        strcasecmp(value, "off") == 0) {
-        *out = false;
-        return TEEU_OK;
-    }
-    return tu_error(TEEU_ERR_CONFIG, "%s: '%s' is not a boolean (true/false)", key, value);
-}
-
-static teeu_status parse_listen(const char *value, td_config *cfg)
-{
-    const char *colon = strrchr(value, ':');
-    if (colon == NULL || colon == value)
-        return tu_error(TEEU_ERR_CONFIG, "listen: '%s' is not HOST:PORT", value);
-    size_t port = 0;
-    teeu_status st = parse_size("listen port", colon + 1, 0, 65535, &port);
-    if (st != TEEU_OK)
-        return st;
-    const char *host = value;
-    size_t host_len = (size_t)(colon - value);
-    if (host[0] == '[' && host_len >= 2 && host[host_len - 1] == ']') {
-        host++;
-        host_len -= 2;
-    }
-    char *h = tu_memdup(host, host_len);
-    if (h == NULL)
-        return tu_error(TEEU_ERR_NOMEM, "listen host");
-    free(cfg->listen_host);
-    cfg->listen_host = h;
-    cfg->listen_port = (uint16_t)port;
-    return TEEU_OK;
-}
-
-static teeu_status parse_level(const char *value, teeu_log_level *out)
-{
-    static const struct {
-        const char *name;
-        teeu_log_level level;
-    } levels[] = {{"debug", TEEU_LOG_DEBUG}, {"info", TEEU_LOG_INFO}, {"warn", TEEU_LOG_WARN},
-                  {"warning", TEEU_LOG_WARN}, {"error", TEEU_LOG_ERROR}, {"off", TEEU_LOG_OFF}};
-    for (size_t i = 0; i < TU_ARRAY_LEN(levels); i++)
-        if (strcasecmp(value, levels[i].name) == 0) {
-            *out = levels[i].level;
-            return TEEU_OK;
-        }
-    return tu_error(TEEU_ERR_CONFIG, "log-level: '%s' is not one of debug, info, warn, error, off", value);
-}
-
 /* Applies one setting by its key name (flag name without dashes). */
-static teeu_status apply(td_config *cfg, const char *key, const char *value)
+static teeu_status apply(void *any, const char *key, const char *value)
 {
+    td_config *cfg = any;
     size_t n = 0;
     teeu_status st;
     if (strcmp(key, "listen") == 0)
-        return parse_listen(value, cfg);
+        return tu_svc_parse_listen(value, &cfg->listen_host, &cfg->listen_port);
     if (strcmp(key, "state") == 0)
-        return set_str(&cfg->state_dir, value);
+        return tu_svc_set_str(&cfg->state_dir, value);
     if (strcmp(key, "simulation") == 0)
-        return parse_bool(key, value, &cfg->simulation);
+        return tu_svc_parse_bool(key, value, &cfg->simulation);
     if (strcmp(key, "sim-authority") == 0)
-        return set_str(&cfg->sim_authority, value);
+        return tu_svc_set_str(&cfg->sim_authority, value);
     if (strcmp(key, "tls-cert") == 0)
-        return set_str(&cfg->tls_cert, value);
+        return tu_svc_set_str(&cfg->tls_cert, value);
     if (strcmp(key, "tls-key") == 0)
-        return set_str(&cfg->tls_key, value);
+        return tu_svc_set_str(&cfg->tls_key, value);
     if (strcmp(key, "client-ca") == 0)
-        return set_str(&cfg->client_ca, value);
+        return tu_svc_set_str(&cfg->client_ca, value);
     if (strcmp(key, "log-level") == 0)
-        return parse_level(value, &cfg->log_level);
+        return tu_svc_parse_log_level(value, &cfg->log_level);
     if (strcmp(key, "workers") == 0) {
-        if ((st = parse_size(key, value, 1, 256, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 1, 256, &n)) == TEEU_OK)
             cfg->workers = n;
         return st;
     }
     if (strcmp(key, "max-message") == 0) {
-        if ((st = parse_size(key, value, 65536, 1u << 30, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 65536, 1u << 30, &n)) == TEEU_OK)
             cfg->max_message = n;
         return st;
     }
     if (strcmp(key, "authmanager") == 0)
-        return set_str(&cfg->authmanager, value);
+        return tu_svc_set_str(&cfg->authmanager, value);
     if (strcmp(key, "authmanager-ca") == 0)
-        return set_str(&cfg->authmanager_ca, value);
+        return tu_svc_set_str(&cfg->authmanager_ca, value);
     if (strcmp(key, "authmanager-cert") == 0)
-        return set_str(&cfg->authmanager_cert, value);
+        return tu_svc_set_str(&cfg->authmanager_cert, value);
     if (strcmp(key, "authmanager-key") == 0)
-        return set_str(&cfg->authmanager_key, value);
+        return tu_svc_set_str(&cfg->authmanager_key, value);
     if (strcmp(key, "attestation") == 0) {
         if (strcmp(value, "sim") != 0 && strcmp(value, "gramine") != 0 && strcmp(value, "none") != 0)
             return tu_error(TEEU_ERR_CONFIG, "attestation: '%s' is not one of sim, gramine, none", value);
-        return set_str(&cfg->attestation, value);
+        return tu_svc_set_str(&cfg->attestation, value);
     }
     if (strcmp(key, "max-object-size") == 0) {
-        if ((st = parse_size(key, value, 1, SIZE_MAX, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 1, SIZE_MAX, &n)) == TEEU_OK)
             cfg->max_object_size = n;
         return st;
     }
     if (strcmp(key, "max-objects-per-party") == 0) {
-        if ((st = parse_size(key, value, 1, SIZE_MAX, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 1, SIZE_MAX, &n)) == TEEU_OK)
             cfg->max_objects_per_party = n;
         return st;
     }
     if (strcmp(key, "max-concurrent-calls") == 0) {
-        if ((st = parse_size(key, value, 1, 1024, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 1, 1024, &n)) == TEEU_OK)
             cfg->max_concurrent_calls = n;
         return st;
     }
     if (strcmp(key, "max-concurrent-uploads") == 0) {
-        if ((st = parse_size(key, value, 1, 1024, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 1, 1024, &n)) == TEEU_OK)
             cfg->max_concurrent_uploads = n;
         return st;
     }
     if (strcmp(key, "stall-timeout-ms") == 0) {
-        if ((st = parse_size(key, value, 0, UINT32_MAX, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 0, UINT32_MAX, &n)) == TEEU_OK)
             cfg->stall_timeout_ms = (uint32_t)n;
         return st;
     }
     if (strcmp(key, "max-clock-skew-ms") == 0) {
-        if ((st = parse_size(key, value, 0, (size_t)24 * 3600 * 1000, &n)) == TEEU_OK)
+        if ((st = tu_svc_parse_size(key, value, 0, (size_t)24 * 3600 * 1000, &n)) == TEEU_OK)
             cfg->max_clock_skew_ms = n;
         return st;
     }
     if (strcmp(key, "list-kernels") == 0)
-        return parse_bool(key, value, &cfg->list_kernels);
+        return tu_svc_parse_bool(key, value, &cfg->list_kernels);
     if (strcmp(key, "print-mrenclave") == 0)
-        return parse_bool(key, value, &cfg->print_mrenclave);
+        return tu_svc_parse_bool(key, value, &cfg->print_mrenclave);
     return tu_error(TEEU_ERR_CONFIG, "unknown setting '%s' (see --help)", key);
-}
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
-}
-
-static teeu_status load_json(td_config *cfg, const char *path, const char *text, size_t len)
-{
-    json_error_t err;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    if (root == NULL)
-        return tu_error(TEEU_ERR_JSON, "%s:%d: invalid JSON config: %s", path, err.line, err.text);
-    teeu_status st = TEEU_OK;
-    if (!json_is_object(root)) {
-        st = tu_error(TEEU_ERR_CONFIG, "%s: the JSON config must be an object", path);
-        goto out;
-    }
-    const char *key;
-    json_t *value;
-    json_object_foreach(root, key, value) {
-        char buf[64];
-        const char *v = NULL;
-        if (json_is_string(value))
-            v = json_string_value(value);
-        else if (json_is_boolean(value))
-            v = json_is_true(value) ? "true" : "false";
-        else if (json_is_integer(value)) {
-            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(value));
-            v = buf;
-        } else {
-            st = tu_error(TEEU_ERR_CONFIG, "%s: '%s' must be a string, number or boolean", path, key);
-            goto out;
-        }
-        if ((st = apply(cfg, key, v)) != TEEU_OK) {
-            tu_error_context(st, "%s", path);
-            goto out;
-        }
-    }
-out:
-    json_decref(root);
-    return st;
-}
-
-static teeu_status load_file(td_config *cfg, const char *path)
-{
-    uint8_t *data = NULL;
-    size_t len = 0;
-    teeu_status st = tu_read_file(path, CONFIG_MAX_BYTES, &data, &len);
-    if (st != TEEU_OK)
-        return tu_error_context(st, "config file");
-    char *text = (char *)data;
-    char *first = trim(text);
-    if (first[0] == '{') {
-        st = load_json(cfg, path, first, strlen(first));
-        free(data);
-        return st;
-    }
-    unsigned line_no = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        line_no++;
-        char *l = trim(line);
-        if (l[0] == '\0' || l[0] == '#')
-            continue;
-        char *eq = strchr(l, '=');
-        if (eq == NULL) {
-            st = tu_error(TEEU_ERR_CONFIG, "%s:%u: expected `key = value`", path, line_no);
-            break;
-        }
-        *eq = '\0';
-        if ((st = apply(cfg, trim(l), trim(eq + 1))) != TEEU_OK) {
-            tu_error_context(st, "%s:%u", path, line_no);
-            break;
-        }
-    }
-    free(data);
-    return st;
 }
 
 static const struct option long_opts[] = {
@@ -335,8 +176,8 @@ teeu_status td_config_parse(int argc, char **argv, td_config *cfg, bool *show_he
     cfg->stall_timeout_ms = 60000;
     cfg->max_clock_skew_ms = 300000;
     teeu_status st;
-    if ((st = set_str(&cfg->listen_host, "127.0.0.1")) != TEEU_OK ||
-        (st = set_str(&cfg->state_dir, "teeud-state")) != TEEU_OK)
+    if ((st = tu_svc_set_str(&cfg->listen_host, "127.0.0.1")) != TEEU_OK ||
+        (st = tu_svc_set_str(&cfg->state_dir, "teeud-state")) != TEEU_OK)
         return st;
 
     /* Pass 1: only --config, so that flags override the file. */
@@ -347,7 +188,7 @@ teeu_status td_config_parse(int argc, char **argv, td_config *cfg, bool *show_he
         else if (strncmp(argv[i], "--config=", 9) == 0)
             config_path = argv[i] + 9;
     }
-    if (config_path && (st = load_file(cfg, config_path)) != TEEU_OK)
+    if (config_path && (st = tu_svc_load_config_file(config_path, apply, cfg)) != TEEU_OK)
         return st;
 
     optind = 1;
