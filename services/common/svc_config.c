@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -170,4 +171,17 @@ teeu_status tu_svc_load_config_file(const char *path, tu_svc_apply_fn apply, voi
     }
     free(data);
     return st;
+}
+
+/* Log lines on stderr with a UTC timestamp; never secrets (callers ensure it). */
+void tu_svc_log_line(teeu_log_level level, const char *message, void *user_data)
+{
+    (void)user_data;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000, teeu_log_level_str(level), message);
 }

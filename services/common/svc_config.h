@@ -32,4 +32,7 @@ teeu_status tu_svc_parse_log_level(const char *value, teeu_log_level *out) TU_NO
 /** Reads a config file and applies each setting, errors prefixed with path:line. */
 teeu_status tu_svc_load_config_file(const char *path, tu_svc_apply_fn apply, void *cfg) TU_NODISCARD;
 
+/** A log handler for the services: "2026-12-04T21:00:00.000Z info message" lines on stderr. */
+void tu_svc_log_line(teeu_log_level level, const char *message, void *user_data);
+
 #endif /* TEEU_SERVICES_SVC_CONFIG_H */

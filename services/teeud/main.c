@@ -13,19 +13,7 @@
 #include "crypto/crypto_internal.h"
 #include "kernels.h"
 #include "teeud_internal.h"
-
-/* Log lines on stderr with a UTC timestamp; never secrets (callers ensure it). */
-static void log_line(teeu_log_level level, const char *message, void *user_data)
-{
-    (void)user_data;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[32];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000, teeu_log_level_str(level), message);
-}
+#include "svc_config.h"
 
 int main(int argc, char **argv)
 {
@@ -33,7 +21,7 @@ int main(int argc, char **argv)
     bool help = false;
     /* The state folder holds the service key and the database: owner only. */
     umask(077);
-    teeu_set_log_handler(log_line, NULL, TEEU_LOG_INFO);
+    teeu_set_log_handler(tu_svc_log_line, NULL, TEEU_LOG_INFO);
     if (td_config_parse(argc, argv, &cfg, &help) != TEEU_OK) {
         fprintf(stderr, "teeud: %s\n", teeu_last_error());
         td_config_free(&cfg);
@@ -44,7 +32,7 @@ int main(int argc, char **argv)
         td_config_free(&cfg);
         return 0;
     }
-    teeu_set_log_handler(log_line, NULL, cfg.log_level);
+    teeu_set_log_handler(tu_svc_log_line, NULL, cfg.log_level);
     if (cfg.list_kernels || cfg.print_mrenclave) {
         int code = 0;
         if (cfg.list_kernels) {
