@@ -807,9 +807,9 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
     if (put_retryable(st)) {
         /*
          * The stream broke in transport (libcurl 7.88's HTTP/2 upload path
-         * rarely does). The uuid is fresh and only this client knows it, so
-         * one retry on a fresh stream is safe: ALREADY_EXISTS then means
-         * the first attempt was stored durably.
+         * rarely does). The uuid is fresh and teeud admits a put for it only
+         * with this owner's signed DataAuth, so one retry on a fresh stream
+         * is safe: ALREADY_EXISTS then means the first attempt was stored.
          */
         tu_log(TEEU_LOG_WARN, "teeu_put: PutObject of %s to %s broke in transport (%s); retrying once", uuid,
                c->conf.cfg.teeu.address, teeu_last_error());

@@ -1,6 +1,7 @@
 """teeu_put survives a PutObject stream that breaks in transport: it retries
 once on a fresh stream, and a retry answered ALREADY_EXISTS means the first
-attempt was stored (the uuid is fresh and known only to this client).
+attempt was stored (the uuid is fresh, and teeud admits a put for it only
+with the owner's signed DataAuth).
 
 A gRPC proxy in front of the real teeud breaks the first PutObject of each
 test with UNAVAILABLE, either before anything reaches teeud or after teeud
