@@ -797,7 +797,13 @@ static teeu_status call_once(call_ctx *c, int64_t remaining_ms, bool retry_unava
          * trailers-only answer; libcurl 7.88 reports that reset as an
          * error, but the call's outcome is the status it already sent.) */
         st = map_curl_error(c, rc, connects);
-        *retryable = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && !c->producer_started;
+        /* libcurl 7.88 occasionally fails a request on a reused HTTP/2
+         * connection with a framing error before any answer; a call that is
+         * safe to repeat then goes again (libcurl drops that connection). */
+        bool reused_h2_broke = (rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM) && connects == 0 &&
+                               c->deframer.messages == 0 && retry_unavailable;
+        *retryable = ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && !c->producer_started) ||
+                     reused_h2_broke;
     } else {
         st = call_outcome(c, hd.h);
         *retryable = st == TEEU_ERR_RPC_UNAVAILABLE && retry_unavailable && c->deframer.messages == 0;

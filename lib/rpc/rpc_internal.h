@@ -165,8 +165,9 @@ typedef struct tu_rpc_call_opts {
     /** Deadline of the whole call including retries; 0: channel default. */
     uint32_t timeout_ms;
     /**
-     * Also retry when the server answered UNAVAILABLE. Only for calls that
-     * are safe to repeat (reads, idempotent registrations). A failure to
+     * Also retry when the server answered UNAVAILABLE, or when a reused
+     * HTTP/2 connection broke before any answer. Only for calls that are
+     * safe to repeat (reads, idempotent registrations). A failure to
      * connect (nothing sent) is always retried.
      */
     bool retry_unavailable;
