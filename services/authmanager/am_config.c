@@ -114,38 +114,5 @@ teeu_status am_config_parse(int argc, char **argv, am_config *cfg, bool *show_he
     if ((st = tu_svc_set_str(&cfg->listen_host, "127.0.0.1")) != TEEU_OK ||
         (st = tu_svc_set_str(&cfg->state_dir, "teeu-authmanager-state")) != TEEU_OK)
         return st;
-
-    /* Pass 1: only --config, so that flags override the file. */
-    const char *config_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            config_path = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            config_path = argv[i] + 9;
-    }
-    if (config_path && (st = tu_svc_load_config_file(config_path, apply, cfg)) != TEEU_OK)
-        return st;
-
-    optind = 1;
-    opterr = 0;
-    for (;;) {
-        int idx = -1;
-        int c = getopt_long(argc, argv, "h", long_opts, &idx);
-        if (c == -1)
-            break;
-        if (c == 'h') {
-            *show_help = true;
-            return TEEU_OK;
-        }
-        if (c != 0 || idx < 0)
-            return tu_error(TEEU_ERR_CONFIG, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
-        const char *name = long_opts[idx].name;
-        if (strcmp(name, "config") == 0)
-            continue;
-        if ((st = apply(cfg, name, optarg ? optarg : "true")) != TEEU_OK)
-            return st;
-    }
-    if (optind < argc)
-        return tu_error(TEEU_ERR_CONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
-    return TEEU_OK;
+    return tu_svc_parse_args(argc, argv, long_opts, apply, cfg, show_help);
 }

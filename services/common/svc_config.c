@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,4 +185,43 @@ void tu_svc_log_line(teeu_log_level level, const char *message, void *user_data)
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     fprintf(stderr, "%s.%03ldZ %s %s\n", when, ts.tv_nsec / 1000000, teeu_log_level_str(level), message);
+}
+
+teeu_status tu_svc_parse_args(int argc, char **argv, const struct option *long_opts, tu_svc_apply_fn apply,
+                              void *cfg, bool *show_help)
+{
+    teeu_status st;
+    /* Pass 1: only --config, so that flags override the file. */
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            config_path = argv[i] + 9;
+    }
+    if (config_path && (st = tu_svc_load_config_file(config_path, apply, cfg)) != TEEU_OK)
+        return st;
+
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int idx = -1;
+        int c = getopt_long(argc, argv, "h", long_opts, &idx);
+        if (c == -1)
+            break;
+        if (c == 'h') {
+            *show_help = true;
+            return TEEU_OK;
+        }
+        if (c != 0 || idx < 0)
+            return tu_error(TEEU_ERR_CONFIG, "unknown or incomplete option '%s' (see --help)", argv[optind - 1]);
+        const char *name = long_opts[idx].name;
+        if (strcmp(name, "config") == 0)
+            continue;
+        if ((st = apply(cfg, name, optarg ? optarg : "true")) != TEEU_OK)
+            return st;
+    }
+    if (optind < argc)
+        return tu_error(TEEU_ERR_CONFIG, "unexpected argument '%s' (see --help)", argv[optind]);
+    return TEEU_OK;
 }

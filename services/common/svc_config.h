@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <getopt.h>
+
 #include "core/core_internal.h"
 
 /** Largest config file read. */
@@ -31,6 +33,15 @@ teeu_status tu_svc_parse_listen(const char *value, char **host_out, uint16_t *po
 teeu_status tu_svc_parse_log_level(const char *value, teeu_log_level *out) TU_NODISCARD;
 /** Reads a config file and applies each setting, errors prefixed with path:line. */
 teeu_status tu_svc_load_config_file(const char *path, tu_svc_apply_fn apply, void *cfg) TU_NODISCARD;
+
+/**
+ * Applies a service's command line: first the file named by --config (if
+ * any), then every flag in long_opts in order, so flags override the file.
+ * A flag without an argument applies as "true"; --help / -h sets
+ * *show_help and stops.
+ */
+teeu_status tu_svc_parse_args(int argc, char **argv, const struct option *long_opts, tu_svc_apply_fn apply,
+                              void *cfg, bool *show_help) TU_NODISCARD;
 
 /** A log handler for the services: "2026-12-04T21:00:00.000Z info message" lines on stderr. */
 void tu_svc_log_line(teeu_log_level level, const char *message, void *user_data);
