@@ -60,42 +60,8 @@ else
     tmp="$(mktemp -d "$diskdir/teeu-bench.XXXXXX")"
     state_fs="disk $diskdir"
 fi
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME BINARY ARGS...: runs a service in the background and prints the
-# address from its "listening on HOST:PORT" line (waits up to 60 s).
-start() {
-    local name="$1"
-    shift
-    "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
-    pids+=($!)
-    local pid=$! i
-    for ((i = 0; i < 600; i++)); do
-        if grep -q '^listening on ' "$tmp/$name.out" 2>/dev/null; then
-            sed -n 's/^listening on //p' "$tmp/$name.out" | head -1
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    echo "run.sh: $name did not start; its log:" >&2
-    tail -20 "$tmp/$name.log" >&2
-    return 1
-}
+source scripts/services.sh
+teeu_services_begin "$tmp" bench
 
 echo "[bench] keys and simulation authority in $tmp" >&2
 for party in alice bob; do
@@ -103,8 +69,9 @@ for party in alice bob; do
 done
 "$build/teeu-attest" sim-init "$tmp/sim-ca" >/dev/null
 
-am_addr="$(start authmanager "$am_bin" --simulation --sim-authority "$tmp/sim-ca" \
-    --listen 127.0.0.1:0 --state "$tmp/am" --log-level=info)"
+teeu_start_service authmanager "$am_bin" --simulation --sim-authority "$tmp/sim-ca" \
+    --listen 127.0.0.1:0 --state "$tmp/am" --log-level=info
+am_addr=$addr
 # The simulated MRENCLAVE of each service is the SHA-256 of its binary: the
 # clients check both quotes against it.
 am_mr="$(sha256sum "$am_bin" | cut -c1-64 | tr a-f A-F)"
@@ -113,8 +80,9 @@ echo "[bench] teeu-authmanager on $am_addr (MRENCLAVE $am_mr)" >&2
 teeu_args=()
 if [ -x "$teeud_bin" ]; then
     teeu_mr="$("$teeud_bin" --print-mrenclave)"
-    teeu_addr="$(start teeud "$teeud_bin" --simulation --sim-authority "$tmp/sim-ca" \
-        --listen 127.0.0.1:0 --state "$tmp/teeud" --authmanager "$am_addr" --log-level=info)"
+    teeu_start_service teeud "$teeud_bin" --simulation --sim-authority "$tmp/sim-ca" \
+        --listen 127.0.0.1:0 --state "$tmp/teeud" --authmanager "$am_addr" --log-level=info
+    teeu_addr=$addr
     echo "[bench] teeud on $teeu_addr (MRENCLAVE $teeu_mr)" >&2
     teeu_args=(--teeu "$teeu_addr" --teeu-mrenclave "$teeu_mr" --sim-root "$tmp/sim-ca/root_ca.pem")
 else

@@ -28,52 +28,14 @@ for bin in "$am_bin" "$teeud_bin" "$build/teeu-attest" "$build/libteeu.so"; do
 done
 
 work=$(mktemp -d /tmp/teeu-pyexample-XXXXXX)
-pids=()
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    if [[ $rc -ne 0 ]]; then
-        echo "example failed (exit $rc); service logs:" >&2
-        tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-    fi
-    rm -rf "$work"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Starts a service, waits for its "listening on HOST:PORT" line; sets $addr.
-start_service() {
-    local name=$1
-    shift
-    local fifo="$work/$name.out"
-    mkfifo "$fifo"
-    "$@" >"$fifo" 2>"$work/$name.log" &
-    pids+=($!)
-    exec {fd}<"$fifo"
-    addr=""
-    local line
-    while IFS= read -r -t 30 line <&"$fd"; do
-        if [[ $line == "listening on "* ]]; then addr=${line#listening on }; break; fi
-    done
-    if [[ -z $addr ]]; then
-        echo "$name did not start; its log:" >&2
-        cat "$work/$name.log" >&2
-        exit 1
-    fi
-    cat <&"$fd" >/dev/null &
-    pids+=($!)
-    exec {fd}<&-
-}
+source "$root/scripts/services.sh"
+teeu_services_begin "$work" example
 
 "$build/teeu-attest" sim-init "$work/sim-ca" >/dev/null
-start_service authmanager "$am_bin" --simulation --sim-authority "$work/sim-ca" \
+teeu_start_service authmanager "$am_bin" --simulation --sim-authority "$work/sim-ca" \
     --listen 127.0.0.1:0 --state "$work/am-state"
 export TEEU_AM_ADDRESS=$addr
-start_service teeud "$teeud_bin" --simulation --sim-authority "$work/sim-ca" \
+teeu_start_service teeud "$teeud_bin" --simulation --sim-authority "$work/sim-ca" \
     --listen 127.0.0.1:0 --state "$work/teeud-state" --authmanager "$TEEU_AM_ADDRESS"
 export TEEU_TEEU_ADDRESS=$addr
 TEEU_AM_MRENCLAVE=$(sha256sum "$am_bin" | cut -c1-64)
