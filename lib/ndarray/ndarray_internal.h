@@ -111,4 +111,44 @@ const char *tu_dtype_code(teeu_dtype dtype);
 /** The host's byte order (LITTLE or BIG). */
 teeu_byte_order tu_native_byte_order(void);
 
+/* ---- streaming zstd encoder ------------------------------------------------------ */
+
+/**
+ * Produces the zstd-compressed .npy of an array piece by piece: exactly the
+ * framing teeu_ndarray_encode writes with TEEU_NPY_ZSTD (one frame, content
+ * size and checksum set), so every decoder that accepts that accepts this.
+ * The array is read in place (gathered or byte swapped through a 256 KiB
+ * chunk when it is not contiguous as written); nothing else is buffered but
+ * zstd's own context, whose window, hash and chain tables are capped
+ * (TU_NPY_ZSTD_MAX_LOG) so that its memory stays below ~20 MiB at every
+ * level (tu_npy_zstd_memory says how much). The array must stay valid and
+ * unchanged until the stream is freed.
+ */
+typedef struct tu_npy_zstd tu_npy_zstd;
+
+/** Cap on zstd's windowLog, hashLog and chainLog for the streaming encoder. */
+#define TU_NPY_ZSTD_MAX_LOG 21
+
+/** A stream for arr at level (0 = zstd's default; 1..22). Free with tu_npy_zstd_free. */
+teeu_status tu_npy_zstd_new(const teeu_ndarray *arr, int level, tu_npy_zstd **out);
+
+/** Upper bound on the total bytes the stream produces (teeu_ndarray_encoded_size's zstd bound). */
+size_t tu_npy_zstd_bound(const tu_npy_zstd *z);
+
+/** zstd's estimate of its context memory for this stream, in bytes. */
+size_t tu_npy_zstd_memory(const tu_npy_zstd *z);
+
+/**
+ * Writes the next compressed bytes to dst: fills all cap bytes unless the
+ * frame ends first. *n gets the count, *end is set when these are the last
+ * bytes of the frame (the stream holds nothing more). Reading after the end
+ * gives *n = 0 and *end.
+ */
+teeu_status tu_npy_zstd_read(tu_npy_zstd *z, uint8_t *dst, size_t cap, size_t *n, bool *end);
+
+/** Restarts the stream from its first byte (it then produces the same bytes again). */
+teeu_status tu_npy_zstd_rewind(tu_npy_zstd *z);
+
+void tu_npy_zstd_free(tu_npy_zstd *z);
+
 #endif /* TEEU_NDARRAY_INTERNAL_H */
