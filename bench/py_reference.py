@@ -227,6 +227,8 @@ def main():
     lat = sub.add_parser("latency")
     lat.add_argument("--iters", type=int, default=1000)
     lat.add_argument("--warmup", type=int, default=50)
+    lat.add_argument("--pause-ms", type=float, default=0,
+                     help="idle time before each timed put (a client that puts now and then)")
     de = sub.add_parser("delete", help="delete objects of this party from the TEEU (housekeeping)")
     de.add_argument("uuids", nargs="*")
     args = ap.parse_args()
@@ -258,10 +260,12 @@ def main():
         times = []
         ops0 = PRIVATE_OPS[0]
         for _ in range(args.iters):
+            if args.pause_ms > 0:
+                time.sleep(args.pause_ms / 1e3)
             t0 = time.perf_counter()
             party.put(arr)
             times.append(time.perf_counter() - t0)
-        out.update(size=arr.nbytes, put_times=times, rsa_private_ops_per_put=(PRIVATE_OPS[0] - ops0) / args.iters)
+        out.update(size=arr.nbytes, pause_ms=args.pause_ms, put_times=times, rsa_private_ops_per_put=(PRIVATE_OPS[0] - ops0) / args.iters)
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 

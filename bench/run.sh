@@ -2,6 +2,7 @@
 # libteeu's benchmark: one command for every figure of docs/performance.md.
 #
 #   bash bench/run.sh [--quick] [--disk] [--latency-iters N] [--call-iters N]
+#                     [--pause-ms N] [--update-docs]
 #
 # 1. Builds in Release in its own build folder (build/bench; env BUILD_DIR).
 # 2. Makes a temporary state folder: two RSA-3072 party keys (Alice, Bob) and
@@ -23,23 +24,39 @@
 # /dev/shm (tmpfs) by default, so the figures show the software rather than
 # this machine's disk (whose write+fsync speed is printed as a reference);
 # --disk puts it in $TMPDIR (or /tmp) instead.
+#
+# --pause-ms N: the small-put latency is also measured for a client idle N ms
+# before each put (default 20; 0 skips it), libteeu and Python alike.
+# --update-docs: also writes the table into docs/performance.md (between its
+# "generated" markers) and the raw results to docs/performance-results.json,
+# recording this command line and the commit; nothing in that table is typed
+# by hand (tests/python/test_bench_docs.py checks the two agree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=()
 extra=()
 disk=0
+update_docs=()
+cmdline="bash bench/run.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=(--quick) ;;
     --disk) disk=1 ;;
     --latency-iters) extra+=(--latency-iters "$2"); shift ;;
     --call-iters) extra+=(--call-iters "$2"); shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    --pause-ms) extra+=(--pause-ms "$2"); shift ;;
+    --update-docs) update_docs=(--update-docs docs/performance.md) ;;
+    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
 done
+
+commit="$(git rev-parse --short HEAD 2>/dev/null || true)"
+if [ -n "$commit" ] && ! git diff --quiet HEAD -- 2>/dev/null; then
+    commit="$commit (with uncommitted changes)"
+fi
 
 build="${BUILD_DIR:-build/bench}"
 mkdir -p "$build"
@@ -94,4 +111,5 @@ fi
 /usr/bin/python3 bench/bench.py --build "$build" --am "$am_addr" --key "$tmp/alice.pem" --key2 "$tmp/bob.pem" \
     --am-log "$tmp/authmanager.log" --teeu-log "$tmp/teeud.log" --am-mrenclave "$am_mr" \
     --state-dir "$tmp" --state-fs "$state_fs" --disk-dir "$diskdir" \
-    "${teeu_args[@]}" "${quick[@]}" "${extra[@]}" --json "$build/results.json"
+    "${teeu_args[@]}" "${quick[@]}" "${extra[@]}" --json "$build/results.json" \
+    --command "$cmdline" --commit "$commit" "${update_docs[@]}"

@@ -122,3 +122,38 @@ def test_targets_fail_when_missed():
 def test_percentile_nearest_rank():
     v = list(range(1, 101))
     assert bench.pct(v, 50) == 50 and bench.pct(v, 99) == 99 and bench.pct([7], 99) == 7
+
+
+def test_paced_latency_is_a_second_target_row():
+    r = results(aes=1e9, put_times=[0.2], py_times=[0.8], rss_kib=1, lat=[0.004] * 10, py_lat=[0.01] * 10)
+    r.update(pause_ms=20, latency_paced={"put_times": [0.003] * 10}, python_latency_paced={"put_times": [0.010] * 10})
+    rows = bench.targets(r)
+    assert [name for name, _, _ in rows][2:] == ["small put p50 <= 1/3 of Python's, back to back",
+                                                 "small put p50 <= 1/3 of Python's, client idle 20 ms before each put"]
+    assert [ok for _, _, ok in rows][2:] == [False, True]
+    assert "| put, client idle 20 ms before each | 3.00 | 3.00 | 10.00 | 10.00 | 0.30 |" in bench.render(r)
+
+
+def test_update_docs_replaces_only_the_generated_block(tmp_path):
+    r = results(aes=1e9, put_times=[0.2], py_times=[0.8], rss_kib=1, lat=[0.004] * 10, py_lat=[0.01] * 10)
+    r.update(command="bash bench/run.sh --quick", commit="abc1234")
+    md = tmp_path / "performance.md"
+    md.write_text(f"before\n{bench.DOC_BEGIN}\nstale table\n{bench.DOC_END}\nafter\n")
+    bench.update_docs(md, r)
+    text = md.read_text()
+    assert text.startswith("before\n" + bench.DOC_BEGIN) and text.endswith(bench.DOC_END + "\nafter\n")
+    assert "stale table" not in text and bench.render(r).splitlines()[0] in text
+    assert "Command: `bash bench/run.sh --quick` at commit abc1234" in text
+    assert json.loads((tmp_path / "performance-results.json").read_text())["commit"] == "abc1234"
+    md.write_text("no markers here\n")
+    with pytest.raises(SystemExit):
+        bench.update_docs(md, r)
+
+
+def test_docs_table_is_the_one_bench_run_sh_generated():
+    """docs/performance.md's table is exactly what `bash bench/run.sh
+    --update-docs` rendered from docs/performance-results.json: a figure typed
+    or edited by hand makes the two disagree."""
+    r = json.loads((SOURCE_DIR / "docs" / "performance-results.json").read_text())
+    assert bench.doc_block(r) in (SOURCE_DIR / "docs" / "performance.md").read_text()
+    assert r["command"].startswith("bash bench/run.sh")
