@@ -68,9 +68,24 @@ typedef struct teeu_config {
     long timeout_ms;                  /**< default deadline of each call; 0 = 30000 */
     size_t segment_size;              /**< streaming segment size; 0 = 1 MiB (fits teeud's default message bound) */
     int zstd_level;                   /**< compress objects before encryption; 0 = off */
+    /**
+     * Put credentials a background thread of the client keeps ready
+     * (fresh uuid and data key, the key sealed to the AuthManager, the
+     * segment signature, and the DataAuth signature for the allowed
+     * parties and functions of the previous put): 0 = off, at most 64;
+     * teeu_config_init sets TEEU_PRESIGN_DEFAULT. The thread starts with
+     * the client's first put, runs at low CPU priority, and is stopped by
+     * teeu_client_free. See docs/api.md ("Cost of a put").
+     */
+    int presign;
 } teeu_config;
 
-/** Fills cfg with defaults (all strings NULL, simulation off, 30 s timeout). */
+/** Default teeu_config.presign: credentials kept ready for the next puts. */
+#define TEEU_PRESIGN_DEFAULT 2
+/** Largest teeu_config.presign. */
+#define TEEU_PRESIGN_MAX 64
+
+/** Fills cfg with defaults (all strings NULL, simulation off, 30 s timeout, presign TEEU_PRESIGN_DEFAULT). */
 TEEU_API void teeu_config_init(teeu_config *cfg);
 
 /**
@@ -83,8 +98,8 @@ TEEU_API teeu_status teeu_client_new(const teeu_config *cfg, teeu_client **out);
  * Creates a client from a JSON config file whose keys mirror SecretFlow's
  * sf.init: "party", "cluster_config", "party_key_pair",
  * "auth_manager_config", "tee_simulation", plus "teeu" (the TEEU party or
- * address and its MRENCLAVE), "sim_root", "timeout_ms", "segment_size" and
- * "zstd_level" (see docs/getting-started.md). Relative paths are relative
+ * address and its MRENCLAVE), "sim_root", "timeout_ms", "segment_size",
+ * "zstd_level" and "presign" (see docs/getting-started.md). Relative paths are relative
  * to the file's folder; unknown keys are TEEU_ERR_CONFIG.
  */
 TEEU_API teeu_status teeu_client_new_from_file(const char *path, teeu_client **out);
@@ -102,9 +117,17 @@ typedef struct teeu_client_stats {
     uint64_t rpc_calls;        /**< RPCs sent (AuthManager and TEEU), one per round trip */
     uint64_t am_calls;         /**< of which to the AuthManager */
     uint64_t teeu_calls;       /**< of which to the TEEU */
-    uint64_t rsa_private_ops;  /**< RSA private-key operations (signatures, OAEP decryptions) */
+    uint64_t rsa_private_ops;  /**< RSA private-key operations on the calls' own path (signatures, OAEP decryptions) */
     uint64_t puts;             /**< successful puts */
     uint64_t bytes_sent;       /**< object ciphertext bytes streamed to the TEEU */
+    /**
+     * RSA private-key operations done ahead of time by the presign thread
+     * (teeu_config.presign), including those of credentials never used:
+     * not in rsa_private_ops. The client's total is the sum of the two.
+     */
+    uint64_t rsa_private_ops_precomputed;
+    uint64_t puts_presigned;   /**< puts that took a precomputed credential (no segment signature on their path) */
+    uint64_t puts_presigned_auth; /**< of those, puts whose DataAuth signature was precomputed too */
 } teeu_client_stats;
 
 /** Copies the client's counters into *stats (thread-safe). */
@@ -146,10 +169,16 @@ TEEU_API void teeu_put_options_init(teeu_put_options *opts);
  * key, registers the party key, and attests the TEEU, before any data is
  * sent. arr (any dtype, byte order, layout or strides) is read in place,
  * segment by segment, into the encryption buffer: never copied otherwise
- * (with zstd on, the compressed encoding is made first and sealed). At
- * least one function must be allowed (TEEU_ERR_INVALID_ARGUMENT). After
- * the first put, a put costs 2 round trips (CreateDataWithAuth, PutObject)
- * and 2 RSA private-key operations (see teeu_client_get_stats).
+ * (with zstd on, it is compressed segment by segment into that buffer as
+ * the stream is sent). At least one function must be allowed
+ * (TEEU_ERR_INVALID_ARGUMENT). After the first put, a put costs 2 round
+ * trips, CreateDataWithAuth and PutObject, sent concurrently, and 2 RSA
+ * private-key operations, made ahead of time by the presign thread when a
+ * credential is ready (see teeu_config.presign, teeu_client_get_stats). If
+ * the AuthManager refuses the object, the put fails with its reason and the
+ * object already stored at the TEEU is deleted (best effort, logged); if
+ * the PutObject fails, the AuthManager's registration of the uuid stays
+ * (it names no data and the uuid is never reused).
  * Free *obj with teeu_object_free.
  */
 TEEU_API teeu_status teeu_put(teeu_client *client, const teeu_ndarray *arr,

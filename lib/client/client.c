@@ -10,7 +10,9 @@
  * gRPC message prefix is written in front of the ciphertext, so no other
  * copy of the caller's array is made.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,12 @@
 #define MAX_SIM_ROOT (64u << 10)
 #define MAX_REVEAL_MESSAGE (80u << 20)
 #define SEG_PREFIX_ROOM 32
+/*
+ * PutObject streams one client runs at once (teeud's default
+ * max-concurrent-uploads): more would be refused, not faster. Threads
+ * sharing a client queue for a slot within their deadline.
+ */
+#define MAX_PARALLEL_UPLOADS 4
 #define AM_SETTING "auth_manager.address, or auth_manager_config.host in a config file"
 
 struct teeu_client {
@@ -51,9 +59,12 @@ struct teeu_client {
 
     pthread_mutex_t lock;         /* warm-up state (held across the warm-up RPCs) */
     pthread_mutex_t stats_lock;   /* stats only: taken inside `lock` too, never the other way */
+    sem_t upload_slots;           /* MAX_PARALLEL_UPLOADS PutObject streams at once */
     bool am_ready;                /* am_key checked and party key registered */
     teeu_key *am_key;             /* set once, then read-only */
     bool teeu_ready;
+    bool presign_tried;           /* under `lock` */
+    _Atomic(tu_presigner *) presigner; /* set once under `lock` after the AuthManager key, then read-only */
     teeu_client_stats stats;
 };
 
@@ -136,6 +147,7 @@ void teeu_config_init(teeu_config *cfg)
         return;
     memset(cfg, 0, sizeof *cfg);
     cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
+    cfg->presign = TEEU_PRESIGN_DEFAULT;
 }
 
 void teeu_put_options_init(teeu_put_options *opts)
@@ -258,6 +270,8 @@ static teeu_status client_init(teeu_client *c)
                         c->segment_size);
     if (cfg->zstd_level < 0 || cfg->zstd_level > 22)
         return tu_error(TEEU_ERR_CONFIG, "zstd_level must be 0 (off) to 22, not %d", cfg->zstd_level);
+    if (cfg->presign < 0 || cfg->presign > TEEU_PRESIGN_MAX)
+        return tu_error(TEEU_ERR_CONFIG, "presign must be 0 (off) to %d, not %d", TEEU_PRESIGN_MAX, cfg->presign);
     if (cfg->tee_simulation)
         tu_log(TEEU_LOG_WARN, "tee_simulation is on: simulation protects nothing (docs/security.md)");
     teeu_status st = check_mrenclave(cfg, "AuthManager", "auth_manager.mr_enclave", cfg->auth_manager.mr_enclave,
@@ -317,6 +331,13 @@ static teeu_status client_new_owned(tu_client_config *conf, teeu_client **out)
         free(c);
         return tu_error(TEEU_ERR_NOMEM, "cannot create the client's mutex");
     }
+    if (sem_init(&c->upload_slots, 0, MAX_PARALLEL_UPLOADS) != 0) {
+        pthread_mutex_destroy(&c->stats_lock);
+        pthread_mutex_destroy(&c->lock);
+        tu_client_config_clear(&c->conf);
+        free(c);
+        return tu_error(TEEU_ERR_NOMEM, "cannot create the client's semaphore");
+    }
     teeu_status st = client_init(c);
     if (st != TEEU_OK) {
         teeu_client_free(c);
@@ -372,6 +393,8 @@ void teeu_client_free(teeu_client *c)
 {
     if (c == NULL)
         return;
+    /* First: the thread borrows the keys. */
+    tu_presigner_free(atomic_load(&c->presigner));
     tu_rpc_channel_free(c->am);
     tu_rpc_channel_free(c->teeu);
     teeu_key_free(c->key);
@@ -381,6 +404,7 @@ void teeu_client_free(teeu_client *c)
     tu_client_config_clear(&c->conf);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->stats_lock);
+    sem_destroy(&c->upload_slots);
     free(c);
 }
 
@@ -396,6 +420,7 @@ teeu_status teeu_client_get_stats(teeu_client *c, teeu_client_stats *stats)
     pthread_mutex_lock(&c->stats_lock);
     *stats = c->stats;
     pthread_mutex_unlock(&c->stats_lock);
+    stats->rsa_private_ops_precomputed = tu_presigner_rsa_ops(atomic_load(&c->presigner));
     return TEEU_OK;
 }
 
@@ -549,12 +574,30 @@ static teeu_status ensure_teeu(teeu_client *c, op *o)
     return TEEU_OK;
 }
 
+/* Once per client, after the AuthManager key: the presign thread (config presign). Caller holds the lock. */
+static void ensure_presigner(teeu_client *c)
+{
+    if (c->presign_tried || c->conf.cfg.presign <= 0 || !c->am_ready)
+        return;
+    c->presign_tried = true;
+    tu_presigner *p = NULL;
+    teeu_status st = tu_presigner_new(c->key, c->am_key, c->teeu_mr_set ? c->teeu_mr_hex : NULL,
+                                      (size_t)c->conf.cfg.presign, &p);
+    if (st != TEEU_OK) {
+        tu_log(TEEU_LOG_WARN, "presign is off for this client: %s", teeu_last_error());
+        return;
+    }
+    atomic_store(&c->presigner, p);
+}
+
 static teeu_status warm_up(teeu_client *c, op *o, bool need_am)
 {
     pthread_mutex_lock(&c->lock);
     teeu_status st = need_am ? ensure_am(c, o) : TEEU_OK;
     if (st == TEEU_OK)
         st = ensure_teeu(c, o);
+    if (st == TEEU_OK && need_am)
+        ensure_presigner(c);
     pthread_mutex_unlock(&c->lock);
     return st;
 }
@@ -615,11 +658,12 @@ typedef struct put_stream {
     tu_npy_plan plan;
     uint8_t npy_header[TU_NPY_MAX_ENCODED_HEADER];
     size_t npy_header_len;
-    const uint8_t *flat;       /* the whole plaintext when compressed, else NULL */
-    size_t total;              /* plaintext bytes */
+    tu_npy_zstd *z;            /* compressed: the .npy compressed as it is sent, else NULL */
+    size_t total;              /* plaintext bytes (compressed: an upper bound) */
     size_t seg;                /* plaintext bytes per segment */
-    uint64_t n_segs;
+    uint64_t n_segs;           /* uncompressed only; compressed ends when the compressor does */
     uint64_t next;             /* next segment index */
+    bool final_sent;
     tu_stream *stream;
     uint8_t stream_header[TU_STREAM_HEADER_LEN];
     uint8_t *first;            /* packed header message */
@@ -644,10 +688,6 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 /* Plaintext bytes [off, off+n): the .npy header, then the array data gathered from the caller's memory. */
 static void fill_plain(const put_stream *ps, size_t off, uint8_t *dst, size_t n)
 {
-    if (ps->flat != NULL) {
-        memcpy(dst, ps->flat + off, n);
-        return;
-    }
     if (off < ps->npy_header_len) {
         size_t k = ps->npy_header_len - off < n ? ps->npy_header_len - off : n;
         memcpy(dst, ps->npy_header + off, k);
@@ -668,17 +708,27 @@ static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool
         *len = ps->first_len;
         return TEEU_OK;
     }
-    if (ps->next == ps->n_segs) {
+    if (ps->final_sent) {
         *done = true;
         return TEEU_OK;
     }
     uint64_t i = ps->next;
-    bool final = i + 1 == ps->n_segs;
-    size_t off = (size_t)i * ps->seg;
-    size_t n = final ? ps->total - off : ps->seg;
     uint8_t *pt = ps->buf + SEG_PREFIX_ROOM;
-    fill_plain(ps, off, pt, n);
-    teeu_status st = tu_stream_seal_segment(ps->stream, pt, n, final, pt);
+    bool final = false;
+    size_t n = 0;
+    teeu_status st = TEEU_OK;
+    if (ps->z != NULL) {
+        /* Compress straight into the segment buffer: every segment but the last is full, as teeud requires. */
+        st = tu_npy_zstd_read(ps->z, pt, ps->seg, &n, &final);
+        if (st != TEEU_OK)
+            return tu_error_context(st, "compressing the array");
+    } else {
+        final = i + 1 == ps->n_segs;
+        size_t off = (size_t)i * ps->seg;
+        n = final ? ps->total - off : ps->seg;
+        fill_plain(ps, off, pt, n);
+    }
+    st = tu_stream_seal_segment(ps->stream, pt, n, final, pt);
     if (st != TEEU_OK)
         return st;
     size_t ct_len = n + TU_GCM_TAG_LEN;
@@ -703,6 +753,7 @@ static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool
     *len = o + k + ct_len;
     ps->next++;
     ps->sent += ct_len;
+    ps->final_sent = final;
     return TEEU_OK;
 }
 
@@ -722,6 +773,8 @@ static teeu_status put_header_msg(put_stream *ps)
     h.stream_header.data = ps->stream_header;
     h.stream_header.len = TU_STREAM_HEADER_LEN;
     h.plaintext_size = ps->total;
+    /* Compressed as it is sent: the exact size is known only at the final segment. */
+    h.plaintext_size_is_bound = ps->z != NULL;
     h.segment_size = ps->seg;
     h.timestamp_ms = now_ms(CLOCK_REALTIME);
     h.data_auth.data = ps->data_auth->data;
@@ -754,11 +807,15 @@ static teeu_status put_attempt(put_stream *ps, op *o, const uint8_t key[32], tu_
     ps->next = 0;
     ps->sent = 0;
     ps->first_sent = false;
+    ps->final_sent = false;
     free(ps->first);
     ps->first = NULL;
     tu_stream_free(ps->stream);
     ps->stream = NULL;
-    teeu_status st = tu_stream_seal_init(key, (const uint8_t *)ps->uuid, strlen(ps->uuid), ps->seg,
+    /* A retry sends the whole object again: the compressor restarts from the first byte. */
+    teeu_status st = ps->z != NULL ? tu_npy_zstd_rewind(ps->z) : TEEU_OK;
+    if (st == TEEU_OK)
+        st = tu_stream_seal_init(key, (const uint8_t *)ps->uuid, strlen(ps->uuid), ps->seg,
                                          ps->stream_header, &ps->stream);
     if (st == TEEU_OK)
         st = put_header_msg(ps);
@@ -770,23 +827,38 @@ static teeu_status put_attempt(put_stream *ps, op *o, const uint8_t key[32], tu_
     return st;
 }
 
+/* Waits for one of the client's PutObject slots until the call's deadline. */
+static teeu_status upload_slot(teeu_client *c, const op *o, bool *got)
+{
+    struct timespec abs = {.tv_sec = (time_t)(o->deadline / 1000), .tv_nsec = (long)(o->deadline % 1000) * 1000000};
+    for (;;) {
+        if (sem_clockwait(&c->upload_slots, CLOCK_MONOTONIC, &abs) == 0) {
+            *got = true;
+            return TEEU_OK;
+        }
+        if (errno == ETIMEDOUT)
+            return tu_error(TEEU_ERR_TIMEOUT, "teeu_put: the deadline passed while %d other puts of this client were "
+                            "uploading; give a longer timeout", MAX_PARALLEL_UPLOADS);
+        if (errno != EINTR)
+            return tu_error(TEEU_ERR_INTERNAL_BUG, "teeu_put: waiting for an upload slot failed (errno %d)", errno);
+    }
+}
+
 /* Streams the encrypted .npy of arr to the TEEU as object uuid. */
 static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, const char *uuid,
                               const uint8_t key[32], const tu_buf *data_auth, int zstd_level)
 {
     put_stream ps = {.c = c, .uuid = uuid, .seg = c->segment_size, .data_auth = data_auth};
-    uint8_t *flat = NULL;
-    size_t flat_len = 0;
     teeu_status st;
     if (zstd_level > 0) {
-        /* Compression needs the whole encoding; its output is what gets sealed. */
-        teeu_npy_encode_options eo;
-        teeu_npy_encode_options_init(&eo);
-        eo.flags = TEEU_NPY_ZSTD;
-        eo.zstd_level = zstd_level;
-        st = teeu_ndarray_encode_alloc(arr, &eo, &flat, &flat_len);
-        ps.flat = flat;
-        ps.total = flat_len;
+        /*
+         * Compressed segment by segment as the stream is sent (in
+         * put_produce): no second copy of the array. The header announces
+         * the framing's bound; the final segment says where it really ends.
+         */
+        st = tu_npy_zstd_new(arr, zstd_level, &ps.z);
+        if (st == TEEU_OK)
+            ps.total = tu_npy_zstd_bound(ps.z);
     } else {
         st = tu_npy_plan_init(arr, NULL, &ps.plan);
         if (st == TEEU_OK)
@@ -802,6 +874,9 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
         st = tu_error(TEEU_ERR_NOMEM, "out of memory for a %zu-byte segment buffer", ps.seg);
     tu_buf resp = {0};
     bool stored_before = false;
+    bool slot = false;
+    if (st == TEEU_OK)
+        st = upload_slot(c, o, &slot);
     if (st == TEEU_OK)
         st = put_attempt(&ps, o, key, &resp);
     if (put_retryable(st)) {
@@ -819,6 +894,8 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
         if (stored_before)
             st = TEEU_OK;
     }
+    if (slot)
+        sem_post(&c->upload_slots);
     if (st != TEEU_OK)
         st = service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
     if (st == TEEU_OK && !stored_before) {
@@ -839,8 +916,125 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
     if (ps.buf != NULL)
         tu_free_secret(ps.buf, SEG_PREFIX_ROOM + ps.seg + TU_GCM_TAG_LEN);
     free(ps.first);
-    if (flat != NULL)
-        tu_free_secret(flat, flat_len);
+    tu_npy_zstd_free(ps.z);
+    return st;
+}
+
+/* The CreateDataWithAuth of one put, prepared by the caller and sent on its own thread during the PutObject. */
+typedef struct am_register {
+    teeu_client *c;
+    const tu_buf *req;
+    tu_rpc_call_opts ro;
+    teeu_status st;
+    char msg[1024];              /* the failure's message (per-thread messages do not cross threads) */
+} am_register;
+
+static void am_register_run(am_register *a)
+{
+    tu_buf resp = {0};
+    /* Never retried: object creation is not safe to repeat. */
+    a->st = tu_rpc_unary(a->c->am, TU_AM_CREATE_DATA_WITH_AUTH, a->req->data, a->req->len, &resp, &a->ro);
+    if (a->st == TEEU_OK) {
+        a->st = tu_wire_parse_create_data_with_auth(resp.data, resp.len);
+        if (a->st != TEEU_OK)
+            a->st = tu_error_context(a->st, "AuthManager at %s", a->c->conf.cfg.auth_manager.address);
+    }
+    tu_buf_free(&resp);
+    if (a->st != TEEU_OK)
+        snprintf(a->msg, sizeof a->msg, "%s", teeu_last_error());
+}
+
+static void *am_register_main(void *arg)
+{
+    am_register_run(arg);
+    return NULL;
+}
+
+/*
+ * Best effort: deletes an object this put stored at the TEEU after the
+ * AuthManager refused to register it. Logged either way; the put's own
+ * error (the AuthManager's reason) is what the caller gets.
+ */
+static void delete_stored(teeu_client *c, const op *o, const char *uuid)
+{
+    op d = *o;
+    int64_t floor = now_ms(CLOCK_MONOTONIC) + 2000;
+    if (d.deadline < floor)
+        d.deadline = floor; /* a refusal late in the deadline still gets its clean-up */
+    Teeu__V1__DeleteTask t = TEEU__V1__DELETE_TASK__INIT;
+    t.data_uuid = (char *)uuid;
+    t.requester_id = c->owner_id;
+    t.requester_public_key = c->pub_pem;
+    t.timestamp_ms = now_ms(CLOCK_REALTIME);
+    uint8_t *req = NULL;
+    size_t req_len = 0;
+    tu_buf resp = {0};
+    tu_rpc_call_opts ro;
+    teeu_status st = signed_request(c, &t.base, &req, &req_len);
+    if (st == TEEU_OK)
+        st = rpc_opts(&d, false, &ro);
+    if (st == TEEU_OK) {
+        ro.retry_unavailable = true; /* deleting twice is harmless */
+        st = tu_rpc_unary(c->teeu, TEEU_SERVICE "Delete", req, req_len, &resp, &ro);
+    }
+    if (st == TEEU_OK)
+        tu_log(TEEU_LOG_INFO, "teeu_put: deleted object %s from the TEEU at %s after the AuthManager refused it",
+               uuid, c->conf.cfg.teeu.address);
+    else
+        tu_log(TEEU_LOG_WARN, "teeu_put: object %s stays at the TEEU at %s (its key was never registered, so no "
+               "one can use it): deleting it failed: %s", uuid, c->conf.cfg.teeu.address, teeu_last_error());
+    tu_buf_free(&resp);
+    free(req);
+}
+
+/*
+ * CreateDataWithAuth and PutObject at the same time: teeud checks the
+ * owner's signed DataAuth itself and never asks the AuthManager during a
+ * put, so neither waits for the other. The request (and the DataAuth the
+ * PutObject header carries) is built first, with the precomputed
+ * credential when one is ready.
+ */
+static teeu_status register_and_put(teeu_client *c, op *o, const teeu_ndarray *arr, const tu_wire_data_auth *auth,
+                                    const uint8_t *key, int zstd)
+{
+    const char *uuid = auth->data_uuid;
+    tu_buf req = {0}, data_auth = {0};
+    am_register am = {.c = c, .req = &req};
+    teeu_status st = tu_wire_build_create_data_with_auth(c->key, c->am_key, auth, &req);
+    if (st == TEEU_OK)
+        st = tu_wire_data_auth_of_request(req.data, req.len, &data_auth);
+    if (st == TEEU_OK)
+        st = rpc_opts(o, true, &am.ro);
+    if (st != TEEU_OK) {
+        tu_buf_free(&req);
+        tu_buf_free(&data_auth);
+        return st;
+    }
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, am_register_main, &am) == 0;
+    if (!threaded)
+        am_register_run(&am); /* no thread to be had: one after the other, as before */
+    teeu_status put_st = TEEU_OK;
+    if (threaded || am.st == TEEU_OK) /* am.st is read only after the join when threaded */
+        put_st = put_object(c, o, arr, uuid, key, &data_auth, zstd);
+    if (threaded)
+        pthread_join(th, NULL);
+    char put_msg[1024];
+    snprintf(put_msg, sizeof put_msg, "%s", put_st != TEEU_OK ? teeu_last_error() : "");
+    if (am.st != TEEU_OK) {
+        if (threaded && put_st == TEEU_OK)
+            delete_stored(c, o, uuid);
+        else if (put_st != TEEU_OK)
+            tu_log(TEEU_LOG_DEBUG, "teeu_put: the PutObject of %s failed too: %s", uuid, put_msg);
+        st = tu_error(am.st, "%s", am.msg);
+        st = service_error(st, "AuthManager", c->conf.cfg.auth_manager.address, AM_SETTING);
+        st = tu_error_context(st, "the AuthManager did not register object %s", uuid);
+    } else if (put_st != TEEU_OK) {
+        /* The registration stays: it names no stored data, and the uuid is never used again. */
+        st = tu_error(put_st, "%s", put_msg);
+    }
+    tu_buf_free(&req);
+    tu_buf_free(&data_auth);
     return st;
 }
 
@@ -869,50 +1063,57 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
     op_begin(&o, c, opts->timeout_ms, "teeu_put");
     teeu_status st = warm_up(c, &o, true);
     const char **ids = calloc(n_funcs, sizeof *ids);
-    char uuid[33];
-    uint8_t key[TU_WIRE_DATA_KEY_LEN];
-    tu_buf data_auth = {0};
+    tu_put_cred cr;
+    memset(&cr, 0, sizeof cr);
+    bool presigned = false, auth_hit = false;
     if (st == TEEU_OK && ids == NULL)
         st = tu_error(TEEU_ERR_NOMEM, "out of memory");
-    if (st == TEEU_OK)
-        st = tu_uuid4_hex(uuid);
-    if (st == TEEU_OK)
-        st = tu_random_secret(key, sizeof key);
     if (st == TEEU_OK) {
         for (size_t i = 0; i < n_funcs; i++)
             ids[i] = allow_funcs[i]->identity;
+        size_t n_ins = opts->allowed_parties != NULL ? opts->n_allowed_parties : 0;
+        tu_put_policy pol = {.ins = n_ins ? opts->allowed_parties : NULL, .n_ins = n_ins, .funcs = ids,
+                             .n_funcs = n_funcs};
+        presigned = tu_presigner_take(atomic_load(&c->presigner), &pol, &cr, &auth_hit);
+        if (!presigned)
+            st = tu_uuid4_hex(cr.uuid);
+        if (st == TEEU_OK && !presigned)
+            st = tu_random_secret(cr.key, sizeof cr.key);
+    }
+    if (st == TEEU_OK) {
         const char *mr = c->teeu_mr_hex;
+        tu_wire_presigned pre = {
+            .enc_key = cr.enc_key,
+            .enc_key_len = cr.enc_key_len,
+            .mac = cr.mac,
+            .seg_sig = cr.seg_sig,
+            .seg_sig_len = cr.seg_sig_len,
+            .auth_sig = auth_hit ? cr.auth_sig : NULL,
+            .auth_sig_len = auth_hit ? cr.auth_sig_len : 0,
+        };
         tu_wire_data_auth auth = {
-            .data_uuid = uuid,
-            .data_key = key,
-            .data_key_len = sizeof key,
+            .data_uuid = cr.uuid,
+            .data_key = cr.key,
+            .data_key_len = sizeof cr.key,
             .allowed_ins_ids = opts->allowed_parties,
             .n_allowed_ins_ids = opts->n_allowed_parties,
             .allowed_mrenclaves = c->teeu_mr_set ? &mr : NULL,
             .n_allowed_mrenclaves = c->teeu_mr_set ? 1 : 0,
             .function_ids = ids,
             .n_function_ids = n_funcs,
+            .presigned = presigned ? &pre : NULL,
         };
-        tu_rpc_call_opts ro;
-        st = rpc_opts(&o, true, &ro);
-        if (st == TEEU_OK) {
-            st = tu_am_create_data_with_auth(c->am, c->key, c->am_key, &auth, &ro, &data_auth);
-            if (st != TEEU_OK) {
-                st = service_error(st, "AuthManager", c->conf.cfg.auth_manager.address, AM_SETTING);
-                st = tu_error_context(st, "the AuthManager did not register object %s", uuid);
-            }
-        }
+        st = register_and_put(c, &o, arr, &auth, cr.key, zstd);
     }
     if (st == TEEU_OK)
-        st = put_object(c, &o, arr, uuid, key, &data_auth, zstd);
-    tu_wipe(key, sizeof key);
-    tu_buf_free(&data_auth);
+        st = tu_object_make(c->conf.cfg.teeu.address, cr.uuid, obj);
+    tu_put_cred_clear(&cr);
     free(ids);
-    if (st == TEEU_OK)
-        st = tu_object_make(c->conf.cfg.teeu.address, uuid, obj);
     if (st == TEEU_OK) {
         pthread_mutex_lock(&c->stats_lock);
         c->stats.puts++;
+        c->stats.puts_presigned += presigned;
+        c->stats.puts_presigned_auth += presigned && auth_hit;
         pthread_mutex_unlock(&c->stats_lock);
     }
     op_end(&o);

@@ -6,6 +6,7 @@
  * handle.c: functions (descriptor, identity) and object handles.
  * client.c: the client: once-per-client AuthManager and TEEU checks, then
  *           put (CreateDataWithAuth + streamed PutObject), call, reveal.
+ * presign.c: put credentials precomputed by a per-client thread.
  */
 #ifndef TEEU_CLIENT_INTERNAL_H
 #define TEEU_CLIENT_INTERNAL_H
@@ -14,6 +15,7 @@
 
 #include "core/core_internal.h"
 #include "func/func_internal.h"
+#include "wire/wire_internal.h"
 
 /** A teeu_config plus the storage of its strings. */
 typedef struct tu_client_config {
@@ -51,5 +53,56 @@ teeu_status tu_object_make(const char *address, const char *uuid, teeu_object **
 
 /** True if s is exactly 32 lowercase hex digits. */
 bool tu_uuid_hex_ok(const char *s);
+
+/* ---- presign.c ---------------------------------------------------------------------- */
+
+/** The policy a DataAuth signature covers besides the uuid (the enclave is the client's, fixed). */
+typedef struct tu_put_policy {
+    const char *const *ins;      /**< allowed parties as the caller gave them (0 = "all") */
+    size_t n_ins;
+    const char *const *funcs;    /**< function identities, in order */
+    size_t n_funcs;
+} tu_put_policy;
+
+/** One precomputed put credential: WIRE.md steps 3-5 and, maybe, step 6. Secret: clear with tu_put_cred_clear. */
+typedef struct tu_put_cred {
+    char uuid[33];
+    uint8_t key[TU_WIRE_DATA_KEY_LEN];
+    uint8_t *enc_key;
+    size_t enc_key_len;
+    uint8_t mac[32];
+    uint8_t *seg_sig;
+    size_t seg_sig_len;
+    uint8_t *auth_sig;           /**< DataAuth signature for the policy of generation auth_gen, or NULL */
+    size_t auth_sig_len;
+    uint64_t auth_gen;
+} tu_put_cred;
+
+void tu_put_cred_clear(tu_put_cred *cr);
+
+/** A bounded pool of credentials kept full by a background thread. */
+typedef struct tu_presigner tu_presigner;
+
+/**
+ * Starts the thread. party and am_key are borrowed and must outlive the
+ * presigner; mrenclave_hex (64 hex digits, or NULL) is copied. cap >= 1.
+ */
+teeu_status tu_presigner_new(const teeu_key *party, const teeu_key *am_key, const char *mrenclave_hex, size_t cap,
+                             tu_presigner **out) TU_NODISCARD;
+
+/**
+ * Takes the newest ready credential into *out (false when the pool is
+ * empty) and makes want the policy the next DataAuth signatures are made
+ * for. *auth_hit: out->auth_sig was made for exactly want.
+ */
+bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *out, bool *auth_hit);
+
+/** RSA private-key operations the thread has done so far. */
+uint64_t tu_presigner_rsa_ops(tu_presigner *p);
+/** Credentials ready now. */
+size_t tu_presigner_ready(tu_presigner *p);
+
+/** Stops and joins the thread, wipes the pool. NULL is fine. */
+void tu_presigner_free(tu_presigner *p);
 
 #endif /* TEEU_CLIENT_INTERNAL_H */

@@ -127,7 +127,8 @@ static teeu_status int_member(const tu_json *root, const char *key, const char *
 static teeu_status parse_root(tu_client_config *c, const tu_json *root, const char *base_dir, const char *origin)
 {
     static const char *const keys[] = {"party", "cluster_config", "party_key_pair", "auth_manager_config", "teeu",
-                                       "tee_simulation", "sim_root", "timeout_ms", "segment_size", "zstd_level"};
+                                       "tee_simulation", "sim_root", "timeout_ms", "segment_size", "zstd_level",
+                                       "presign"};
     teeu_config *cfg = &c->cfg;
     if (root->type != TU_JSON_OBJECT)
         return tu_error(TEEU_ERR_CONFIG, "%s: the config must be a JSON object", origin);
@@ -216,6 +217,10 @@ static teeu_status parse_root(tu_client_config *c, const tu_json *root, const ch
         st = int_member(root, "zstd_level", origin, 0, 22, &v, &given);
     if (st == TEEU_OK && given)
         cfg->zstd_level = (int)v;
+    if (st == TEEU_OK)
+        st = int_member(root, "presign", origin, 0, TEEU_PRESIGN_MAX, &v, &given);
+    if (st == TEEU_OK && given)
+        cfg->presign = (int)v;
     return st;
 }
 

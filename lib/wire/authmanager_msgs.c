@@ -288,21 +288,63 @@ static teeu_status check_data_auth(const tu_wire_data_auth *a)
     return TEEU_OK;
 }
 
-/* Steps 3-5: the sealed key, its MAC and the owner's signature over it. */
-static teeu_status build_segment(cdwa *c, const teeu_key *party, const teeu_key *am_key, const tu_wire_data_auth *a)
+teeu_status tu_wire_presign_segment(const teeu_key *party, const teeu_key *am_key, const char *data_uuid,
+                                    const uint8_t *data_key, size_t data_key_len, uint8_t **enc_key,
+                                    size_t *enc_key_len, uint8_t mac[32], uint8_t **seg_sig,
+                                    size_t *seg_sig_len)
 {
     static const uint8_t le0[4] = {0, 0, 0, 0}; /* LE32(segment_id 0), LE32(secret_shard_id 0) */
-    teeu_status st = tu_rsa_oaep_encrypt(am_key, a->data_key, a->data_key_len, &c->enc_key, &c->enc_key_len);
-    if (st != TEEU_OK)
-        return tu_error_context(st, "sealing the data key to the AuthManager");
-    tu_bytes mac_parts[4] = {TU_STR(a->data_uuid), TU_STR(TU_WIRE_PARTITION_ID), TU_BYTES(le0, 4),
-                             TU_BYTES(le0, 4)};
-    st = tu_hmac_sha256_sep(a->data_key, a->data_key_len, mac_parts, 4, c->mac);
+    *enc_key = NULL;
+    *seg_sig = NULL;
+    teeu_status st = check_uuid(data_uuid, "CreateDataWithAuth");
     if (st != TEEU_OK)
         return st;
-    tu_bytes sig_parts[5] = {TU_STR(a->data_uuid), TU_STR(TU_WIRE_PARTITION_ID), TU_BYTES(le0, 4),
-                             TU_BYTES(le0, 4), TU_BYTES(a->data_key, a->data_key_len)};
-    return tu_rsa_sign(party, sig_parts, 5, &c->seg_sig, &c->seg_sig_len);
+    if (!party || !am_key || !data_key || data_key_len != TU_WIRE_DATA_KEY_LEN)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "CreateDataWithAuth: the party key, the AuthManager key and a "
+                        "%d-byte data key are required", TU_WIRE_DATA_KEY_LEN);
+    st = tu_rsa_oaep_encrypt(am_key, data_key, data_key_len, enc_key, enc_key_len);
+    if (st != TEEU_OK)
+        return tu_error_context(st, "sealing the data key to the AuthManager");
+    tu_bytes mac_parts[4] = {TU_STR(data_uuid), TU_STR(TU_WIRE_PARTITION_ID), TU_BYTES(le0, 4), TU_BYTES(le0, 4)};
+    st = tu_hmac_sha256_sep(data_key, data_key_len, mac_parts, 4, mac);
+    if (st == TEEU_OK) {
+        tu_bytes sig_parts[5] = {TU_STR(data_uuid), TU_STR(TU_WIRE_PARTITION_ID), TU_BYTES(le0, 4),
+                                 TU_BYTES(le0, 4), TU_BYTES(data_key, data_key_len)};
+        st = tu_rsa_sign(party, sig_parts, 5, seg_sig, seg_sig_len);
+    }
+    if (st != TEEU_OK) {
+        free(*enc_key);
+        *enc_key = NULL;
+        tu_wipe(mac, 32);
+    }
+    return st;
+}
+
+static teeu_status copy_bytes(const uint8_t *src, size_t len, uint8_t **dst, size_t *dst_len)
+{
+    *dst = malloc(len ? len : 1);
+    if (*dst == NULL)
+        return tu_error(TEEU_ERR_NOMEM, "out of memory building CreateDataWithAuth");
+    memcpy(*dst, src, len);
+    *dst_len = len;
+    return TEEU_OK;
+}
+
+/* Steps 3-5: the sealed key, its MAC and the owner's signature over it (or the precomputed ones). */
+static teeu_status build_segment(cdwa *c, const teeu_key *party, const teeu_key *am_key, const tu_wire_data_auth *a)
+{
+    const tu_wire_presigned *p = a->presigned;
+    if (p == NULL)
+        return tu_wire_presign_segment(party, am_key, a->data_uuid, a->data_key, a->data_key_len, &c->enc_key,
+                                       &c->enc_key_len, c->mac, &c->seg_sig, &c->seg_sig_len);
+    if (!p->enc_key || !p->mac || !p->seg_sig)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "CreateDataWithAuth: precomputed parts lack the sealed key, "
+                        "MAC or segment signature");
+    memcpy(c->mac, p->mac, sizeof c->mac);
+    teeu_status st = copy_bytes(p->enc_key, p->enc_key_len, &c->enc_key, &c->enc_key_len);
+    if (st == TEEU_OK)
+        st = copy_bytes(p->seg_sig, p->seg_sig_len, &c->seg_sig, &c->seg_sig_len);
+    return st;
 }
 
 /* Step 6: the EnclaveInfos, extra_limits and the DataAuth signature. */
@@ -343,7 +385,37 @@ static teeu_status build_auth_signature(cdwa *c, const teeu_key *party, const tu
     for (size_t i = 0; i < a->n_operators; i++)
         c->parts[k++] = TU_STR(a->operators[i]);
     c->parts[k++] = TU_STR(c->extra_limits);
+    if (a->presigned != NULL && a->presigned->auth_sig != NULL)
+        return copy_bytes(a->presigned->auth_sig, a->presigned->auth_sig_len, &c->auth_sig, &c->auth_sig_len);
     return tu_rsa_sign(party, c->parts, k, &c->auth_sig, &c->auth_sig_len);
+}
+
+teeu_status tu_wire_sign_data_auth(const teeu_key *party, const tu_wire_data_auth *a, uint8_t **sig,
+                                   size_t *sig_len)
+{
+    *sig = NULL;
+    if (!party || !a || !teeu_key_is_private(party))
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "signing a DataAuth needs the party's private key and the object");
+    tu_wire_data_auth plain = *a;
+    plain.presigned = NULL;
+    static const uint8_t unused_key[TU_WIRE_DATA_KEY_LEN];
+    plain.data_key = unused_key; /* only the policy and the uuid are signed; check_data_auth wants a key */
+    plain.data_key_len = sizeof unused_key;
+    teeu_status st = check_data_auth(&plain);
+    if (st != TEEU_OK)
+        return st;
+    static const char *const all[1] = {"all"};
+    cdwa c;
+    memset(&c, 0, sizeof c);
+    st = build_auth_signature(&c, party, &plain, plain.n_allowed_ins_ids ? plain.allowed_ins_ids : all,
+                              plain.n_allowed_ins_ids ? plain.n_allowed_ins_ids : 1);
+    if (st == TEEU_OK) {
+        *sig = c.auth_sig;
+        *sig_len = c.auth_sig_len;
+        c.auth_sig = NULL;
+    }
+    cdwa_free(&c);
+    return st;
 }
 
 teeu_status tu_wire_build_create_data_with_auth(const teeu_key *party, const teeu_key *am_key,

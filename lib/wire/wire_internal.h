@@ -95,7 +95,45 @@ typedef struct tu_wire_data_auth {
     /** Optional DataMeta name/description (NULL: empty). */
     const char *name;
     const char *description;
+    /** Parts computed ahead for this uuid and key (see tu_wire_presigned), or NULL: all computed here. */
+    const struct tu_wire_presigned *presigned;
 } tu_wire_data_auth;
+
+/**
+ * The data-independent parts of a CreateDataWithAuth computed ahead of
+ * time (a client precomputes them while idle): steps 3-5 for one uuid and
+ * data key (tu_wire_presign_segment), and optionally the step-6 DataAuth
+ * signature (tu_wire_sign_data_auth) for the exact same uuid and policy.
+ * The builder uses them as given: the caller guarantees they were made for
+ * the tu_wire_data_auth they accompany.
+ */
+typedef struct tu_wire_presigned {
+    const uint8_t *enc_key;   /**< OAEP(am_key, data_key) */
+    size_t enc_key_len;
+    const uint8_t *mac;       /**< 32 bytes: step 4 */
+    const uint8_t *seg_sig;   /**< step 5 */
+    size_t seg_sig_len;
+    const uint8_t *auth_sig;  /**< step 6, or NULL: signed by the builder */
+    size_t auth_sig_len;
+} tu_wire_presigned;
+
+/**
+ * Steps 3-5 for one object: *enc_key (free with free()), mac (32 secret
+ * bytes: wipe after use) and *seg_sig (free with free()). 1 RSA
+ * private-key operation.
+ */
+teeu_status tu_wire_presign_segment(const teeu_key *party, const teeu_key *am_key, const char *data_uuid,
+                                    const uint8_t *data_key, size_t data_key_len, uint8_t **enc_key,
+                                    size_t *enc_key_len, uint8_t mac[32], uint8_t **seg_sig,
+                                    size_t *seg_sig_len) TU_NODISCARD;
+
+/**
+ * Step 6: the DataAuth signature over a's uuid, allowed parties,
+ * enclaves, operators and function limits (a->data_key is not used and
+ * may be NULL). *sig: free with free(). 1 RSA private-key operation.
+ */
+teeu_status tu_wire_sign_data_auth(const teeu_key *party, const tu_wire_data_auth *a, uint8_t **sig,
+                                   size_t *sig_len) TU_NODISCARD;
 
 /** extra_limits as SecretFlow's client writes it: {"limit_functions": ["a", "b"]}. */
 teeu_status tu_wire_extra_limits(const char *const *function_ids, size_t n, char **out) TU_NODISCARD;

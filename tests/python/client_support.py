@@ -37,7 +37,8 @@ class TeeuError(Exception):
 
 class Stats(C.Structure):
     _fields_ = [(n, C.c_uint64) for n in ("rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts",
-                                          "bytes_sent")]
+                                          "bytes_sent", "rsa_private_ops_precomputed", "puts_presigned",
+                                          "puts_presigned_auth")]
 
 
 class Arg(C.Structure):

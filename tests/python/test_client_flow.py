@@ -1,6 +1,8 @@
 """teeu_put / teeu_call / teeu_reveal end to end against the real
 teeu-authmanager and teeud (simulation attestation authority, quotes fully
 checked), through libteeu's C API (ctypes)."""
+import time
+
 import numpy as np
 import pytest
 
@@ -86,30 +88,75 @@ def test_large_array_256_mib(cluster):
     assert int(got) == n * (n - 1) // 2
 
 
+def _wait_precomputed(client, want, timeout=30.0):
+    """Waits until the presign thread has done `want` RSA operations in all (it
+    counts a credential's operations when it puts the credential in the pool)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = client.stats()
+        if st["rsa_private_ops_precomputed"] >= want:
+            return st
+        time.sleep(0.005)
+    raise AssertionError(f"the presign thread did not reach {want} operations: {client.stats()}")
+
+
 def test_warm_put_costs_at_most_2_rsa_ops_and_2_round_trips(cluster):
     """After warm-up, a 4x3 float64 put is one CreateDataWithAuth and one PutObject stream.
 
     RSA private-key operations: CreateDataWithAuth needs two signatures by
     WIRE.md (SegmentDataMeta.signature over the data key, and
     DataAuth.signature); the PutObject header carries that signed DataAuth
-    instead of a signature of its own (docs/protocol.md), so 2 in all."""
+    instead of a signature of its own (docs/protocol.md), so 2 in all. With
+    presign off both are on the put's path; with presign on (the default)
+    the background thread makes them ahead (rsa_private_ops_precomputed) and
+    a put that finds a credential ready for its policy makes none."""
     lib = cluster.lib
-    alice = cluster.client("alice")
     f = avg1(lib)
     a = np.ones((4, 3))
-    s0 = alice.stats()
-    alice.put(a, [f])  # warm-up: GetRaCertPems + RegisterInsPubKey + Attest, then the put
-    s1 = alice.stats()
+    bob = cluster.client("bob", presign=0)
+    s0 = bob.stats()
+    bob.put(a, [f])  # warm-up: GetRaCertPems + RegisterInsPubKey + Attest, then the put
+    s1 = bob.stats()
     assert s1["am_calls"] - s0["am_calls"] == 3 and s1["teeu_calls"] - s0["teeu_calls"] == 2
     for _ in range(3):
-        before = alice.stats()
-        alice.put(a, [f])
-        after = alice.stats()
+        before = bob.stats()
+        bob.put(a, [f])
+        after = bob.stats()
         assert after["rpc_calls"] - before["rpc_calls"] == 2
         assert after["am_calls"] - before["am_calls"] == 1
         assert after["teeu_calls"] - before["teeu_calls"] == 1
         assert after["rsa_private_ops"] - before["rsa_private_ops"] == 2
         assert after["puts"] - before["puts"] == 1
+    assert after["rsa_private_ops_precomputed"] == 0 and after["puts_presigned"] == 0
+
+    # One credential kept ready: the pool is full exactly when the thread has counted its operations.
+    alice = cluster.client("alice", presign=1)
+    alice.put(a, [f])  # warm-up (signs inline); starts the thread and sets the policy it speculates on
+    st = _wait_precomputed(alice, 1)
+    alice.put(a, [f])  # takes the credential made while the policy may not have been known yet
+    st = _wait_precomputed(alice, st["rsa_private_ops_precomputed"] + 2)
+    for _ in range(3):
+        before = st
+        alice.put(a, [f])
+        after = alice.stats()
+        assert after["rpc_calls"] - before["rpc_calls"] == 2
+        assert after["am_calls"] - before["am_calls"] == 1
+        assert after["teeu_calls"] - before["teeu_calls"] == 1
+        assert after["rsa_private_ops"] - before["rsa_private_ops"] == 0
+        assert after["puts_presigned"] - before["puts_presigned"] == 1
+        assert after["puts_presigned_auth"] - before["puts_presigned_auth"] == 1
+        # The thread replaces the credential taken: exactly the 2 operations the put did not do.
+        st = _wait_precomputed(alice, before["rsa_private_ops_precomputed"] + 2)
+        time.sleep(0.05)
+        assert alice.stats()["rsa_private_ops_precomputed"] - before["rsa_private_ops_precomputed"] == 2
+    # Another policy: the DataAuth is signed inline (1), the segment signature still comes from the pool.
+    g = Func(lib, "sum", '{"axis":0}')
+    before = st
+    alice.put(a, [f, g])
+    after = alice.stats()
+    assert after["rsa_private_ops"] - before["rsa_private_ops"] == 1
+    assert after["puts_presigned"] - before["puts_presigned"] == 1
+    assert after["puts_presigned_auth"] - before["puts_presigned_auth"] == 0
 
 
 def test_zstd_put(cluster):

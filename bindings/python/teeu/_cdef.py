@@ -135,6 +135,7 @@ typedef struct teeu_config {
     long timeout_ms;
     size_t segment_size;
     int zstd_level;
+    int presign;
 } teeu_config;
 void teeu_config_init(teeu_config *cfg);
 teeu_status teeu_client_new(const teeu_config *cfg, teeu_client **out);
@@ -148,6 +149,9 @@ typedef struct teeu_client_stats {
     uint64_t rsa_private_ops;
     uint64_t puts;
     uint64_t bytes_sent;
+    uint64_t rsa_private_ops_precomputed;
+    uint64_t puts_presigned;
+    uint64_t puts_presigned_auth;
 } teeu_client_stats;
 teeu_status teeu_client_get_stats(teeu_client *client, teeu_client_stats *stats);
 
@@ -207,9 +211,10 @@ STRUCTS = {
                       "shape", "header_len", "data_len", "compressed"],
     "teeu_endpoint": ["address", "mr_enclave", "ca_file", "client_cert_file", "client_key_file"],
     "teeu_config": ["auth_manager", "teeu", "private_key_file", "private_key_passphrase", "tee_simulation",
-                    "sim_root_file", "timeout_ms", "segment_size", "zstd_level"],
+                    "sim_root_file", "timeout_ms", "segment_size", "zstd_level", "presign"],
     "teeu_put_options": ["allowed_parties", "n_allowed_parties", "timeout_ms", "zstd_level"],
     "teeu_arg": ["objs", "n_objs", "is_list"],
-    "teeu_client_stats": ["rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts", "bytes_sent"],
+    "teeu_client_stats": ["rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts", "bytes_sent",
+                          "rsa_private_ops_precomputed", "puts_presigned", "puts_presigned_auth"],
     "teeu_call_options": ["revealers", "n_revealers", "allow_plaintext_reveal", "timeout_ms"],
 }

@@ -250,13 +250,15 @@ class Client:
     timeout: default deadline of every call in seconds (or timeout_ms,
         as in the config file); segment_size,
         zstd_level: streaming segment bytes and compression (0 = defaults/off).
+    presign: put credentials a background thread keeps ready (teeu_config.presign;
+        None = the library's default, 0 = off).
     config_file: instead of the arguments above, a JSON file as read by
         teeu_client_new_from_file (one party, one TEEU).
     """
 
     def __init__(self, party=None, cluster_config=None, party_key_pair=None, auth_manager_config=None,
                  tee_simulation=False, *, sim_root=None, teeu=None, timeout=None, timeout_ms=None,
-                 segment_size=0, zstd_level=0, config_file=None, address=None):
+                 segment_size=0, zstd_level=0, presign=None, config_file=None, address=None):
         _need_client_api()
         del address  # sf.init's Ray address: nothing to connect to here
         self.cluster_config = dict(cluster_config or {})
@@ -269,6 +271,7 @@ class Client:
         self.timeout_ms = int(timeout_ms) if timeout_ms is not None else _timeout_ms(timeout)
         self.segment_size = int(segment_size)
         self.zstd_level = int(zstd_level)
+        self.presign = None if presign is None else int(presign)
         self.config_file = os.fspath(config_file) if config_file is not None else None
         if party is None:
             party = self.cluster_config.get("self_party")
@@ -389,6 +392,8 @@ class Client:
         cfg.timeout_ms = self.timeout_ms
         cfg.segment_size = self.segment_size
         cfg.zstd_level = self.zstd_level
+        if self.presign is not None:
+            cfg.presign = self.presign
         return cfg
 
     def _handle(self, party, device):
@@ -414,13 +419,15 @@ class Client:
 
     def stats(self, party=None, device=None):
         """Cost counters of the party's libteeu client (teeu_client_get_stats) as a dict:
-        rpc_calls, am_calls, teeu_calls, rsa_private_ops, puts, bytes_sent."""
+        rpc_calls, am_calls, teeu_calls, rsa_private_ops, puts, bytes_sent, rsa_private_ops_precomputed,
+        puts_presigned, puts_presigned_auth."""
         party = self._party(party)
         st = ffi.new("teeu_client_stats *")
         with self._using():
             check(lib().teeu_client_get_stats(self._handle(party, self._device(device)), st))
         return {name: getattr(st, name) for name in
-                ("rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts", "bytes_sent")}
+                ("rpc_calls", "am_calls", "teeu_calls", "rsa_private_ops", "puts", "bytes_sent",
+                 "rsa_private_ops_precomputed", "puts_presigned", "puts_presigned_auth")}
 
     def owner_id(self, party=None, device=None):
         """The party's owner_id (base64 SHA-256 of its public key), as the AuthManager knows it."""
@@ -571,7 +578,7 @@ def init(**kwargs):
 
     Takes Client's keyword arguments: party, cluster_config,
     party_key_pair, auth_manager_config, tee_simulation, and optionally
-    sim_root, teeu, timeout, segment_size, zstd_level, config_file.
+    sim_root, teeu, timeout, segment_size, zstd_level, presign, config_file.
     A previous default client is closed.
     """
     client = Client(**kwargs)
