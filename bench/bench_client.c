@@ -9,6 +9,8 @@
  * OPTIONS: --am HOST:PORT --teeu HOST:PORT --key PARTY.pem [--key2 BOB.pem]
  *          [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE]
  *          [--segment-size BYTES]   (teeu_config.segment_size; default the client's)
+ *          [--presign N]            (teeu_config.presign; default the library's)
+ *          [--pause-ms N]           (latency: N ms idle before each timed put; default 0)
  *
  * put:     a float64 array of SIZE_BYTES (1-D), uniform random or a short
  *          repeating pattern; one warm-up put of a 12-element array (the
@@ -16,7 +18,9 @@
  *          prints the objects' uuids (bench.py deletes them afterwards)
  *          and the client's CPU time (user + system) of each put.
  * latency: a 4x3 array; WARMUP then PUT_ITERS timed teeu_put calls (and
- *          the client's cost counters per put); then CALL_ITERS timed
+ *          the client's cost counters per put), back to back or, with
+ *          --pause-ms, each after N ms of idleness (a client that puts now
+ *          and then, whose presign thread refills meanwhile); then CALL_ITERS (may be 0) timed
  *          teeu_call of average@1{"axis":1} over [an object, a base object]
  *          each followed by a timed teeu_reveal of its result (checked).
  * seed:    the seed's two-party aggregation, timed end to end from creating
@@ -49,6 +53,8 @@ typedef struct bench_opts {
     const char *teeu_mr;
     const char *sim_root;
     size_t segment_size; /* 0 = the client's default */
+    int presign;         /* -1 = the library's default */
+    long pause_ms;       /* latency: idle before each timed put */
 } bench_opts;
 
 static double now(void)
@@ -104,6 +110,8 @@ static teeu_status make_client(const bench_opts *o, const char *key_file, int zs
     cfg.timeout_ms = 600000;
     cfg.zstd_level = zstd_level;
     cfg.segment_size = o->segment_size;
+    if (o->presign >= 0)
+        cfg.presign = o->presign;
     return teeu_client_new(&cfg, out);
 }
 
@@ -289,13 +297,13 @@ static int cmd_latency(const bench_opts *o, int argc, char **argv)
         return 2;
     }
     int put_iters = atoi(argv[0]), call_iters = atoi(argv[1]), warmup = atoi(argv[2]);
-    if (put_iters <= 0 || call_iters <= 0 || warmup < 0) {
+    if (put_iters <= 0 || call_iters < 0 || warmup < 0) {
         fprintf(stderr, "bench_client latency: bad arguments\n");
         return 2;
     }
-    int call_warmup = warmup < 3 ? warmup : 3;
-    double *put = calloc((size_t)put_iters, sizeof(double)), *call = calloc((size_t)call_iters, sizeof(double)),
-           *reveal = calloc((size_t)call_iters, sizeof(double));
+    int call_warmup = call_iters == 0 ? 0 : warmup < 3 ? warmup : 3;
+    double *put = calloc((size_t)put_iters, sizeof(double)), *call = calloc((size_t)call_iters + 1, sizeof(double)),
+           *reveal = calloc((size_t)call_iters + 1, sizeof(double));
     double x[12], base_data[12], scratch[2];
     for (int i = 0; i < 12; i++) {
         x[i] = (double)i;
@@ -331,9 +339,13 @@ static int cmd_latency(const bench_opts *o, int argc, char **argv)
         rc = fail("teeu_client_get_stats", st);
         goto out;
     }
-    for (int i = 0; i < put_iters; i++)
+    struct timespec pause = {.tv_sec = o->pause_ms / 1000, .tv_nsec = (o->pause_ms % 1000) * 1000000L};
+    for (int i = 0; i < put_iters; i++) {
+        if (o->pause_ms > 0)
+            nanosleep(&pause, NULL);
         if (timed_put(client, func, arr, &put[i], NULL) != 0)
             goto out;
+    }
     if ((st = teeu_client_get_stats(client, &s1)) != TEEU_OK) {
         rc = fail("teeu_client_get_stats", st);
         goto out;
@@ -345,17 +357,22 @@ static int cmd_latency(const bench_opts *o, int argc, char **argv)
     for (int i = 0; i < call_iters; i++)
         if (timed_call_reveal(client, func, obj, x, base, base_data, &call[i], &reveal[i]) != 0)
             goto out;
-    printf("{\"bench\": \"client_latency\", \"put_iters\": %d, \"call_iters\": %d, \"warmup\": %d, ", put_iters,
-           call_iters, warmup);
+    printf("{\"bench\": \"client_latency\", \"put_iters\": %d, \"call_iters\": %d, \"warmup\": %d, "
+           "\"pause_ms\": %ld, ",
+           put_iters, call_iters, warmup, o->pause_ms);
     print_times("put_times", put, (size_t)put_iters);
     printf(", ");
     print_times("call_times", call, (size_t)call_iters);
     printf(", ");
     print_times("reveal_times", reveal, (size_t)call_iters);
     double n = (double)put_iters;
-    printf(", \"per_put\": {\"rpc_calls\": %.2f, \"am_calls\": %.2f, \"teeu_calls\": %.2f, \"rsa_private_ops\": %.2f}",
+    printf(", \"per_put\": {\"rpc_calls\": %.2f, \"am_calls\": %.2f, \"teeu_calls\": %.2f, \"rsa_private_ops\": %.2f, "
+           "\"rsa_private_ops_precomputed\": %.2f, \"presigned\": %.2f, \"presigned_auth\": %.2f}",
            (double)(s1.rpc_calls - s0.rpc_calls) / n, (double)(s1.am_calls - s0.am_calls) / n,
-           (double)(s1.teeu_calls - s0.teeu_calls) / n, (double)(s1.rsa_private_ops - s0.rsa_private_ops) / n);
+           (double)(s1.teeu_calls - s0.teeu_calls) / n, (double)(s1.rsa_private_ops - s0.rsa_private_ops) / n,
+           (double)(s1.rsa_private_ops_precomputed - s0.rsa_private_ops_precomputed) / n,
+           (double)(s1.puts_presigned - s0.puts_presigned) / n,
+           (double)(s1.puts_presigned_auth - s0.puts_presigned_auth) / n);
     printf(", \"maxrss_kib\": %ld}\n", peak_rss_kib());
     rc = 0;
 out:
@@ -477,9 +494,10 @@ int main(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},      {"key2", required_argument, NULL, 'K'},
         {"am-mrenclave", required_argument, NULL, 'm'}, {"teeu-mrenclave", required_argument, NULL, 'M'},
         {"sim-root", required_argument, NULL, 'r'}, {"segment-size", required_argument, NULL, 's'},
+        {"presign", required_argument, NULL, 'p'},  {"pause-ms", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
-    bench_opts o = {0};
+    bench_opts o = {.presign = -1};
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
@@ -491,12 +509,15 @@ int main(int argc, char **argv)
         case 'M': o.teeu_mr = optarg; break;
         case 'r': o.sim_root = optarg; break;
         case 's': o.segment_size = (size_t)strtoull(optarg, NULL, 10); break;
+        case 'p': o.presign = atoi(optarg); break;
+        case 'P': o.pause_ms = atol(optarg); break;
         default: return 2;
         }
     }
-    if (o.am == NULL || o.teeu == NULL || o.key == NULL || optind >= argc) {
+    if (o.am == NULL || o.teeu == NULL || o.key == NULL || optind >= argc || o.pause_ms < 0) {
         fprintf(stderr, "usage: bench_client --am HOST:PORT --teeu HOST:PORT --key PEM [--key2 PEM]\n"
                         "       [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE] [--segment-size BYTES]\n"
+                        "       [--presign N] [--pause-ms N]\n"
                         "       put SIZE random|compressible ZSTD REPS | latency PUT_ITERS CALL_ITERS WARMUP | seed REPS\n");
         return 2;
     }
