@@ -465,7 +465,10 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
         if (why == NULL) {
             received += m->segment->ciphertext.len - TU_GCM_TAG_LEN;
             final = m->segment->final;
-            if (received > hdr->plaintext_size || (final && received != hdr->plaintext_size))
+            if (received > hdr->plaintext_size)
+                why = hdr->plaintext_size_is_bound ? "segments exceed the plaintext_size bound"
+                                                   : "segments do not add up to plaintext_size";
+            else if (final && received != hdr->plaintext_size && !hdr->plaintext_size_is_bound)
                 why = "segments do not add up to plaintext_size";
         }
         if (why == NULL && td_writer_write(w, m->segment->ciphertext.data, m->segment->ciphertext.len) != TEEU_OK) {
@@ -493,7 +496,9 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
     meta.kind = TD_OBJECT;
     meta.uuid = hdr->data_uuid;
     meta.owner_id = hdr->owner_id;
-    meta.plaintext_size = hdr->plaintext_size;
+    /* With plaintext_size_is_bound the header's size is only an upper bound:
+     * the object is what arrived (checked against the bound above). */
+    meta.plaintext_size = received;
     meta.segment_size = hdr->segment_size;
     meta.n_segments = index;
     meta.stored_bytes = td_writer_bytes(w);

@@ -112,18 +112,22 @@ class TeeudClient:
     # -- put
 
     def put_requests(self, party, data_uuid, data_key, plaintext, segment_size=1 << 20, stop_after=None,
-                     timestamp_ms=None, data_auth=None):
+                     timestamp_ms=None, data_auth=None, plaintext_size=None, size_is_bound=False):
         """Yields the PutObjectRequests; plaintext is bytes or an iterable of chunks (any size).
 
         With data_auth (a serialized DataAuth), the header carries it and is
-        not signed (docs/protocol.md); otherwise the owner signs the header."""
+        not signed (docs/protocol.md); otherwise the owner signs the header.
+        plaintext_size overrides the header's size (default: the real one);
+        size_is_bound sets plaintext_size_is_bound."""
         t = self.t
         sealer = StreamSealer(data_key, data_uuid.encode(), segment_size)
         total = len(plaintext) if isinstance(plaintext, (bytes, bytearray, memoryview)) else plaintext.total
         hdr = t.PutObjectHeader(data_uuid=data_uuid, owner_id=party.owner_id, owner_public_key=party.pem,
-                                stream_header=sealer.header, plaintext_size=total, segment_size=segment_size,
+                                stream_header=sealer.header,
+                                plaintext_size=total if plaintext_size is None else plaintext_size,
+                                segment_size=segment_size,
                                 timestamp_ms=timestamp_ms if timestamp_ms is not None else now_ms(),
-                                data_auth=data_auth or b"")
+                                data_auth=data_auth or b"", plaintext_size_is_bound=size_is_bound)
         raw = hdr.SerializeToString()
         sig = b"" if data_auth else ams.sign(party.key, raw)
         yield t.PutObjectRequest(header=t.SignedPutObjectHeader(header=raw, signature=sig))
