@@ -231,6 +231,13 @@ START_TEST(client_new_security_settings)
     /* Simulation accepts both (with warnings) and sends nothing yet. */
     cfg.tee_simulation = 1;
     cfg.auth_manager.mr_enclave = "";
+    /* presign: 0..TEEU_PRESIGN_MAX. */
+    cfg.presign = TEEU_PRESIGN_MAX + 1;
+    ck_assert_status(teeu_client_new(&cfg, &c), TEEU_ERR_CONFIG);
+    ck_assert_ptr_nonnull(strstr(teeu_last_error(), "presign"));
+    cfg.presign = -1;
+    ck_assert_status(teeu_client_new(&cfg, &c), TEEU_ERR_CONFIG);
+    cfg.presign = TEEU_PRESIGN_DEFAULT;
     ck_assert_ok(teeu_client_new(&cfg, &c));
     ck_assert_uint_eq(strlen(teeu_client_owner_id(c)), TEEU_OWNER_ID_LEN);
     teeu_client_stats st;
