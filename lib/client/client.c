@@ -1109,6 +1109,7 @@ teeu_status teeu_put_ex(teeu_client *c, const teeu_ndarray *arr, const teeu_func
         st = tu_object_make(c->conf.cfg.teeu.address, cr.uuid, obj);
     tu_put_cred_clear(&cr);
     free(ids);
+    tu_presigner_refill(atomic_load(&c->presigner)); /* now that this put no longer needs the CPU */
     if (st == TEEU_OK) {
         pthread_mutex_lock(&c->stats_lock);
         c->stats.puts++;

@@ -11,8 +11,10 @@
  * policy (allowed parties and functions) of the most recent put and used
  * only on an exact match; otherwise the put signs it inline.
  *
- * The thread runs at a lower CPU priority (nice +10): it uses idle CPU and
- * yields to the put in progress and to the services on a busy machine.
+ * The thread refills the pool after each put (not during it, where its
+ * signatures would compete for the CPU with the put and the services) and
+ * runs at a lower CPU priority (nice +10): it uses idle CPU and yields to
+ * the next put and to the services on a busy machine.
  * Data keys in the pool are secrets: wiped when taken and when freed.
  */
 #include <pthread.h>
@@ -250,12 +252,20 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
         p->count--;
         *auth_hit = out->auth_sig != NULL && out->auth_gen == p->gen && p->have_policy &&
                     policy_equal(&p->policy, want);
-        pthread_cond_signal(&p->cond);
-    } else if (!p->failed) {
-        pthread_cond_signal(&p->cond);
     }
+    /* No refill yet: tu_presigner_refill, once the put is done, so it does not slow the put down. */
     pthread_mutex_unlock(&p->lock);
     return got;
+}
+
+void tu_presigner_refill(tu_presigner *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->count < p->cap && !p->failed)
+        pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
 }
 
 uint64_t tu_presigner_rsa_ops(tu_presigner *p)
