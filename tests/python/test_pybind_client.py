@@ -323,3 +323,26 @@ def test_memory_flat_over_1000_put_reveal_cycles_of_1mib(teeu, session):
     before, after, ok = flat_memory(cycle, warmup=50, cycles=1000)
     print(f"RSS after warm-up {before / 2**20:.1f} MiB, after 1000 put+reveal cycles {after / 2**20:.1f} MiB")
     assert ok, f"RSS grew from {before >> 20} MiB to {after >> 20} MiB over 1000 put+reveal cycles of 1 MiB"
+
+
+def test_presign_setting_and_counters(teeu, cluster):
+    """Client(presign=N) reaches teeu_config.presign; stats() carries the presign counters."""
+    f = teeu.func("sum", axis=0)
+    a = np.arange(12.0).reshape(4, 3)
+    carol = {"party": "carol", "mr_enclave": cluster.teeu_mr}
+    with teeu.Client(**sf_init_kwargs(cluster, "alice", presign=0, teeu=carol)) as off:
+        for _ in range(3):
+            off.put(a, allow_funcs=f)
+        st = off.stats()
+        assert st["rsa_private_ops_precomputed"] == 0 and st["puts_presigned"] == 0
+    with teeu.Client(**sf_init_kwargs(cluster, "alice", presign=1, teeu=carol)) as on:
+        on.put(a, allow_funcs=f)
+        deadline = time.monotonic() + 30
+        while on.stats()["rsa_private_ops_precomputed"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        on.put(a, allow_funcs=f)
+        st = on.stats()
+        assert st["puts_presigned"] == 1 and st["rsa_private_ops_precomputed"] >= 1
+    with pytest.raises(teeu.ConfigError, match="presign"):
+        with teeu.Client(**sf_init_kwargs(cluster, "alice", presign=65, teeu=carol)) as bad:
+            bad.put(a, allow_funcs=f)
