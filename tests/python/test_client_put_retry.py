@@ -77,18 +77,24 @@ def cluster(tool, tmp_path_factory, libteeu_path):
     c.stop()
 
 
+@pytest.mark.parametrize("zstd", [0, 1])
 @pytest.mark.parametrize("mode", ["lost_before_store", "lost_after_store"])
-def test_put_retries_once_after_a_broken_stream(cluster, mode):
+def test_put_retries_once_after_a_broken_stream(cluster, mode, zstd):
+    """With zstd the retry restarts the compressor: the object is compressed again from its first byte
+    (several segments here)."""
     proxy = BreakFirstPut(cluster.teeud.address, mode)
     try:
-        name = f"p_{mode}"
-        client = cluster.client(name, cluster_config={
+        name = f"p_{mode}_{zstd}"
+        client = cluster.client(name, segment_size=65536, cluster_config={
             "parties": {name: {"address": "127.0.0.1:0"}, "carol": {"address": f"127.0.0.1:{proxy.port}"}},
             "self_party": name})
         f = Func(cluster.lib, "sum", '{"axis":0}')
-        a = np.arange(12, dtype=np.float64).reshape(4, 3)
+        if zstd:
+            a = np.random.default_rng(5).standard_normal((30000, 3))  # ~700 KiB compressed: 11 segments
+        else:
+            a = np.arange(12, dtype=np.float64).reshape(4, 3)
         before = client.stats()
-        obj = client.put(a, [f])
+        obj = client.put(a, [f], zstd_level=zstd)
         after = client.stats()
         assert proxy.puts == 2
         assert after["teeu_calls"] - before["teeu_calls"] >= 2  # the retry is a second round trip
