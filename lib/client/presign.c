@@ -37,9 +37,8 @@ struct tu_presigner {
     pthread_t thread;
     bool stop;
     bool failed;
-    tu_put_cred *pool;           /* cap entries, count of them ready from head (taken newest first) */
+    tu_put_cred *pool;           /* a stack: pool[0..count) ready, the newest last (taken first) */
     size_t cap;
-    size_t head;
     size_t count;
     tu_put_policy policy;        /* owned copy (policy_block) of the speculative policy */
     void *policy_block;
@@ -171,7 +170,7 @@ static void *presign_main(void *arg)
             tu_put_cred_clear(&cr);
             continue;
         }
-        p->pool[(p->head + p->count) % p->cap] = cr;
+        p->pool[p->count] = cr;
         p->count++;
         tu_wipe(&cr, sizeof cr);
     }
@@ -246,7 +245,7 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
     bool got = p->count > 0;
     if (got) {
         /* The newest: the one most likely signed for the current policy. */
-        tu_put_cred *slot = &p->pool[(p->head + p->count - 1) % p->cap];
+        tu_put_cred *slot = &p->pool[p->count - 1];
         *out = *slot;
         tu_wipe(slot, sizeof *slot);
         p->count--;
@@ -298,7 +297,7 @@ void tu_presigner_free(tu_presigner *p)
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
     for (size_t i = 0; i < p->count; i++)
-        tu_put_cred_clear(&p->pool[(p->head + i) % p->cap]);
+        tu_put_cred_clear(&p->pool[i]);
     free(p->pool);
     free(p->policy_block);
     pthread_cond_destroy(&p->cond);

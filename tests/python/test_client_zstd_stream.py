@@ -70,9 +70,11 @@ def test_zstd_level_per_put_and_high_level(cluster):
 def _bench_put(cluster, tool, size, data):
     key = cluster.tmp / "mem.key"
     cluster.party("mem")
+    # Through a shell that forks it: ru_maxrss survives exec, so a program spawned straight from
+    # this (large) pytest process would report pytest's RSS if that is higher than its own.
     out = subprocess.run(
-        [tool("bench_client"), "--am", cluster.am.address, "--teeu", cluster.teeud.address, "--key", key,
-         "--am-mrenclave", cluster.am_mr, "--teeu-mrenclave", cluster.teeu_mr,
+        ["sh", "-c", '"$@"; exit $?', "sh", tool("bench_client"), "--am", cluster.am.address,
+         "--teeu", cluster.teeud.address, "--key", key, "--am-mrenclave", cluster.am_mr, "--teeu-mrenclave", cluster.teeu_mr,
          "--sim-root", cluster.sim / "root_ca.pem", "put", str(size), data, "1", "1"],
         check=True, capture_output=True, text=True, timeout=300)
     return json.loads(out.stdout)
