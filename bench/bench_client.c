@@ -2,7 +2,7 @@
  * bench_client — libteeu's client API under measurement (bench/run.sh runs
  * it; each invocation is its own process so its peak RSS is the client's).
  *
- *   bench_client OPTIONS put SIZE_BYTES random|compressible ZSTD_LEVEL REPS
+ *   bench_client OPTIONS put SIZE_BYTES random|compressible|mixed ZSTD_LEVEL REPS
  *   bench_client OPTIONS latency PUT_ITERS CALL_ITERS WARMUP
  *   bench_client OPTIONS seed REPS
  *
@@ -12,7 +12,9 @@
  *          [--presign N]            (teeu_config.presign; default the library's)
  *          [--pause-ms N]           (latency: N ms idle before each timed put; default 0)
  *
- * put:     a float64 array of SIZE_BYTES (1-D), uniform random or a short
+ * put:     a float64 array of SIZE_BYTES (1-D), uniform random, uniform
+ *          random rounded to multiples of 2^-36 (mixed: zstd level 1 keeps
+ *          ~77% of it, so the compressed stream is large) or a short
  *          repeating pattern; one warm-up put of a 12-element array (the
  *          client's one-time handshakes), then REPS timed teeu_put calls;
  *          prints the objects' uuids (bench.py deletes them afterwards)
@@ -115,7 +117,7 @@ static teeu_status make_client(const bench_opts *o, const char *key_file, int zs
     return teeu_client_new(&cfg, out);
 }
 
-/* Deterministic fill: xorshift64* doubles in [0, 1), or a 64-value pattern. */
+/* Deterministic fill: xorshift64* doubles in [0, 1) (random 1, or 2 = rounded to 2^-36), or a 64-value pattern. */
 static void fill(double *v, size_t n, int random)
 {
     uint64_t x = 0x9E3779B97F4A7C15u;
@@ -125,6 +127,8 @@ static void fill(double *v, size_t n, int random)
             x ^= x << 25;
             x ^= x >> 27;
             v[i] = (double)((x * 0x2545F4914F6CDD1Du) >> 11) * 0x1.0p-53;
+            if (random == 2)
+                v[i] = floor(v[i] * 0x1.0p36) * 0x1.0p-36;
         } else {
             v[i] = (double)(i % 64);
         }
@@ -134,11 +138,11 @@ static void fill(double *v, size_t n, int random)
 static int cmd_put(const bench_opts *o, int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: bench_client OPTIONS put SIZE_BYTES random|compressible ZSTD_LEVEL REPS\n");
+        fprintf(stderr, "usage: bench_client OPTIONS put SIZE_BYTES random|compressible|mixed ZSTD_LEVEL REPS\n");
         return 2;
     }
     size_t size = (size_t)strtoull(argv[0], NULL, 10);
-    int random = strcmp(argv[1], "random") == 0;
+    int random = strcmp(argv[1], "random") == 0 ? 1 : strcmp(argv[1], "mixed") == 0 ? 2 : 0;
     int zstd = atoi(argv[2]);
     int reps = atoi(argv[3]);
     if (size < 8 || reps <= 0 || (!random && strcmp(argv[1], "compressible") != 0)) {
@@ -193,7 +197,7 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
         teeu_object_free(obj);
     }
     printf("{\"bench\": \"client_put\", \"size\": %zu, \"data\": \"%s\", \"zstd\": %d, ", n * sizeof(double),
-           random ? "random" : "compressible", zstd);
+           random == 1 ? "random" : random == 2 ? "mixed" : "compressible", zstd);
     print_times("times", times, (size_t)reps);
     printf(", ");
     print_times("cpu_times", cpu, (size_t)reps);
@@ -518,7 +522,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_client --am HOST:PORT --teeu HOST:PORT --key PEM [--key2 PEM]\n"
                         "       [--am-mrenclave HEX] [--teeu-mrenclave HEX] [--sim-root FILE] [--segment-size BYTES]\n"
                         "       [--presign N] [--pause-ms N]\n"
-                        "       put SIZE random|compressible ZSTD REPS | latency PUT_ITERS CALL_ITERS WARMUP | seed REPS\n");
+                        "       put SIZE random|compressible|mixed ZSTD REPS | latency PUT_ITERS CALL_ITERS WARMUP | seed REPS\n");
         return 2;
     }
     teeu_set_log_handler(teeu_log_to_stderr, NULL, TEEU_LOG_ERROR);

@@ -170,7 +170,8 @@ TEEU_API void teeu_put_options_init(teeu_put_options *opts);
  * sent. arr (any dtype, byte order, layout or strides) is read in place,
  * segment by segment, into the encryption buffer: never copied otherwise
  * (with zstd on, it is compressed segment by segment into that buffer as
- * the stream is sent). At least one function must be allowed
+ * the stream is sent; an object of 2 MiB or more whose first MiB does not
+ * shrink by 10% is sent uncompressed). At least one function must be allowed
  * (TEEU_ERR_INVALID_ARGUMENT). After the first put, a put costs 2 round
  * trips, CreateDataWithAuth and PutObject, sent concurrently, and 2 RSA
  * private-key operations, made ahead of time by the presign thread when a

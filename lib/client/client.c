@@ -40,6 +40,8 @@
  * sharing a client queue for a slot within their deadline.
  */
 #define MAX_PARALLEL_UPLOADS 4
+/* Sample of a large object compressed first to decide whether zstd is worth it. */
+#define ZSTD_PROBE_BYTES ((size_t)1 << 20)
 #define AM_SETTING "auth_manager.address, or auth_manager_config.host in a config file"
 
 struct teeu_client {
@@ -849,7 +851,19 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
                               const uint8_t key[32], const tu_buf *data_auth, int zstd_level)
 {
     put_stream ps = {.c = c, .uuid = uuid, .seg = c->segment_size, .data_auth = data_auth};
-    teeu_status st;
+    teeu_status st = TEEU_OK;
+    if (zstd_level > 0) {
+        /* Data that does not compress (random floats) would only cost zstd's CPU time: send it plain. */
+        bool worth = true;
+        st = tu_npy_zstd_probe(arr, ZSTD_PROBE_BYTES, &worth);
+        if (st != TEEU_OK)
+            return tu_error_context(st, "encoding the array");
+        if (!worth) {
+            tu_log(TEEU_LOG_DEBUG, "teeu_put: object %s: its first MiB shrinks by less than 10%% with zstd; sent "
+                   "uncompressed", uuid);
+            zstd_level = 0;
+        }
+    }
     if (zstd_level > 0) {
         /*
          * Compressed segment by segment as the stream is sent (in

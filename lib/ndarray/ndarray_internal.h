@@ -151,4 +151,13 @@ teeu_status tu_npy_zstd_rewind(tu_npy_zstd *z);
 
 void tu_npy_zstd_free(tu_npy_zstd *z);
 
+/**
+ * Whether compressing arr is worth its CPU: compresses the first `sample`
+ * bytes of its .npy (header, then data) at zstd level 1 into a scratch
+ * buffer and sets *worth when they shrink by at least 10%. Arrays whose
+ * .npy is under 2 * sample bytes are always worth it (*worth = true,
+ * nothing is compressed). Costs about a millisecond per MiB of sample.
+ */
+teeu_status tu_npy_zstd_probe(const teeu_ndarray *arr, size_t sample, bool *worth);
+
 #endif /* TEEU_NDARRAY_INTERNAL_H */

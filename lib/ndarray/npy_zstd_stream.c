@@ -198,3 +198,40 @@ void tu_npy_zstd_free(tu_npy_zstd *z)
         tu_free_secret(z->chunk, GATHER_CHUNK);
     free(z);
 }
+
+teeu_status tu_npy_zstd_probe(const teeu_ndarray *arr, size_t sample, bool *worth)
+{
+    if (worth == NULL || sample == 0)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, ".npy zstd probe: worth and a sample size are required");
+    *worth = true;
+    tu_npy_plan plan;
+    uint8_t header[TU_NPY_MAX_ENCODED_HEADER];
+    size_t header_len = 0, raw = 0;
+    teeu_status st = tu_npy_plan_init(arr, NULL, &plan);
+    if (st == TEEU_OK)
+        st = tu_npy_header_encode(&plan, header, sizeof header, &header_len);
+    if (st != TEEU_OK)
+        return st;
+    if (tu_add_overflows(header_len, plan.data_len, &raw) || raw / 2 < sample)
+        return TEEU_OK;
+    size_t cap = ZSTD_compressBound(sample);
+    uint8_t *in = malloc(sample);
+    uint8_t *out = malloc(cap);
+    if (in == NULL || out == NULL) {
+        free(in);
+        free(out);
+        return tu_error(TEEU_ERR_NOMEM, ".npy zstd probe: out of memory for a %zu-byte sample", sample);
+    }
+    size_t h = header_len < sample ? header_len : sample;
+    memcpy(in, header, h);
+    if (sample > h)
+        tu_npy_data_copy(&plan, 0, in + h, sample - h);
+    size_t n = ZSTD_compress(out, cap, in, sample, 1);
+    if (ZSTD_isError(n))
+        st = tu_error(TEEU_ERR_INTERNAL_BUG, ".npy zstd probe: compression failed: %s", ZSTD_getErrorName(n));
+    else
+        *worth = (uint64_t)n * 10 < (uint64_t)sample * 9;
+    tu_free_secret(in, sample);
+    free(out);
+    return st;
+}

@@ -165,6 +165,50 @@ START_TEST(context_memory_is_capped)
 }
 END_TEST
 
+START_TEST(probe_says_whether_zstd_pays)
+{
+    size_t n[1] = {(4u << 20) / 8};
+    teeu_ndarray *r = new_f64(1, n, TEEU_LAYOUT_C, true);
+    teeu_ndarray *c = new_f64(1, n, TEEU_LAYOUT_C, false);
+    bool worth = true;
+    ck_assert_ok(tu_npy_zstd_probe(r, 1u << 20, &worth));
+    ck_assert(!worth); /* uniform random doubles keep ~94% of their bytes */
+    ck_assert_ok(tu_npy_zstd_probe(c, 1u << 20, &worth));
+    ck_assert(worth);
+    /* Rounded to 2^-36: the low two bytes of each mantissa are zero, ~77% left: worth it. */
+    double *p = teeu_ndarray_data(r);
+    for (size_t i = 0; i < n[0]; i++)
+        p[i] = (double)(int64_t)(p[i] * 0x1.0p36) * 0x1.0p-36;
+    ck_assert_ok(tu_npy_zstd_probe(r, 1u << 20, &worth));
+    ck_assert(worth);
+    /* Small arrays are not probed: the caller's choice stands. */
+    size_t small[1] = {1000};
+    teeu_ndarray *s = new_f64(1, small, TEEU_LAYOUT_C, true);
+    worth = false;
+    ck_assert_ok(tu_npy_zstd_probe(s, 1u << 20, &worth));
+    ck_assert(worth);
+    /* A strided view is gathered for the sample. */
+    size_t vshape[1] = {n[0] / 2};
+    ptrdiff_t stride[1] = {16};
+    teeu_ndarray_desc d;
+    teeu_ndarray_desc_init(&d, TEEU_DTYPE_FLOAT64);
+    d.ndim = 1;
+    d.shape = vshape;
+    d.strides = stride;
+    teeu_ndarray *v = NULL;
+    teeu_ndarray *rr = new_f64(1, n, TEEU_LAYOUT_C, true);
+    ck_assert_ok(teeu_ndarray_view_desc(&d, teeu_ndarray_data(rr), teeu_ndarray_nbytes(rr), &v));
+    ck_assert_ok(tu_npy_zstd_probe(v, 1u << 20, &worth));
+    ck_assert(!worth);
+    ck_assert_status(tu_npy_zstd_probe(v, 0, &worth), TEEU_ERR_INVALID_ARGUMENT);
+    teeu_ndarray_free(v);
+    teeu_ndarray_free(rr);
+    teeu_ndarray_free(s);
+    teeu_ndarray_free(c);
+    teeu_ndarray_free(r);
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
     size_t n = 0;
@@ -190,6 +234,7 @@ static Suite *zstd_stream_suite(void)
     tcase_add_test(t, random_and_compressible);
     tcase_add_test(t, layouts_and_edge_shapes);
     tcase_add_test(t, context_memory_is_capped);
+    tcase_add_test(t, probe_says_whether_zstd_pays);
     tcase_add_test(t, bad_arguments);
     suite_add_tcase(s, t);
     return s;
