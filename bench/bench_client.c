@@ -128,7 +128,7 @@ static void fill(double *v, size_t n, int random)
             x ^= x >> 27;
             v[i] = (double)((x * 0x2545F4914F6CDD1Du) >> 11) * 0x1.0p-53;
             if (random == 2)
-                v[i] = floor(v[i] * 0x1.0p36) * 0x1.0p-36;
+                v[i] = (double)(uint64_t)(v[i] * 0x1.0p36) * 0x1.0p-36; /* >= 0: truncation is floor */
         } else {
             v[i] = (double)(i % 64);
         }
