@@ -934,13 +934,13 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
     return st;
 }
 
-/* The CreateDataWithAuth of one put, prepared by the caller and sent on its own thread during the PutObject. */
+/* The CreateDataWithAuth of one put, prepared and sent by the caller while a worker streams the PutObject. */
 typedef struct am_register {
     teeu_client *c;
     const tu_buf *req;
     tu_rpc_call_opts ro;
     teeu_status st;
-    char msg[1024];              /* the failure's message (per-thread messages do not cross threads) */
+    char msg[1024];
 } am_register;
 
 static void am_register_run(am_register *a)
@@ -958,9 +958,25 @@ static void am_register_run(am_register *a)
         snprintf(a->msg, sizeof a->msg, "%s", teeu_last_error());
 }
 
-static void *am_register_main(void *arg)
+/* The PutObject of one put, on a worker thread. */
+typedef struct put_job {
+    teeu_client *c;
+    op *o;                       /* shared with the caller: only read (deadline), stats are locked */
+    const teeu_ndarray *arr;
+    const char *uuid;
+    const uint8_t *key;
+    const tu_buf *data_auth;
+    int zstd;
+    teeu_status st;
+    char msg[1024];              /* the failure's message (per-thread messages do not cross threads) */
+} put_job;
+
+static void *put_job_main(void *arg)
 {
-    am_register_run(arg);
+    put_job *j = arg;
+    j->st = put_object(j->c, j->o, j->arr, j->uuid, j->key, j->data_auth, j->zstd);
+    if (j->st != TEEU_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", teeu_last_error());
     return NULL;
 }
 
@@ -1024,28 +1040,29 @@ static teeu_status register_and_put(teeu_client *c, op *o, const teeu_ndarray *a
         tu_buf_free(&data_auth);
         return st;
     }
+    /*
+     * The AuthManager's answer is the longer wait (its OAEP decryption), so
+     * the caller sends it at once; a worker streams the PutObject.
+     */
+    put_job pj = {.c = c, .o = o, .arr = arr, .uuid = uuid, .key = key, .data_auth = &data_auth, .zstd = zstd};
     pthread_t th;
-    bool threaded = pthread_create(&th, NULL, am_register_main, &am) == 0;
-    if (!threaded)
-        am_register_run(&am); /* no thread to be had: one after the other, as before */
-    teeu_status put_st = TEEU_OK;
-    if (threaded || am.st == TEEU_OK) /* am.st is read only after the join when threaded */
-        put_st = put_object(c, o, arr, uuid, key, &data_auth, zstd);
+    bool threaded = pthread_create(&th, NULL, put_job_main, &pj) == 0;
+    am_register_run(&am);
     if (threaded)
         pthread_join(th, NULL);
-    char put_msg[1024];
-    snprintf(put_msg, sizeof put_msg, "%s", put_st != TEEU_OK ? teeu_last_error() : "");
+    else if (am.st == TEEU_OK)
+        put_job_main(&pj); /* no thread to be had: one after the other, as before */
     if (am.st != TEEU_OK) {
-        if (threaded && put_st == TEEU_OK)
+        if (threaded && pj.st == TEEU_OK)
             delete_stored(c, o, uuid);
-        else if (put_st != TEEU_OK)
-            tu_log(TEEU_LOG_DEBUG, "teeu_put: the PutObject of %s failed too: %s", uuid, put_msg);
+        else if (threaded)
+            tu_log(TEEU_LOG_DEBUG, "teeu_put: the PutObject of %s failed too: %s", uuid, pj.msg);
         st = tu_error(am.st, "%s", am.msg);
         st = service_error(st, "AuthManager", c->conf.cfg.auth_manager.address, AM_SETTING);
         st = tu_error_context(st, "the AuthManager did not register object %s", uuid);
-    } else if (put_st != TEEU_OK) {
+    } else if (pj.st != TEEU_OK) {
         /* The registration stays: it names no stored data, and the uuid is never used again. */
-        st = tu_error(put_st, "%s", put_msg);
+        st = tu_error(pj.st, "%s", pj.msg);
     }
     tu_buf_free(&req);
     tu_buf_free(&data_auth);
