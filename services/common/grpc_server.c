@@ -69,6 +69,7 @@ typedef struct job job;
  */
 typedef struct call_msg {
     struct call_msg *next;
+    size_t cap;          /* bytes allocated for data */
     size_t len;          /* message bytes (without the 5-byte prefix) */
     size_t filled;       /* bytes received so far (loop thread, while assembling) */
     uint8_t data[];
@@ -178,6 +179,8 @@ struct tu_grpc_call {
     bool headers_sent;            /* loop only */
     /* guarded by mu */
     call_msg *q_head, *q_tail;    /* complete request messages, in order */
+    call_msg *spare;              /* a consumed message, reused by the loop for the next one (no
+                                     malloc, no fresh pages per message) */
     size_t queued;                /* their bytes, counted with their 5-byte prefixes */
     size_t deferred;              /* received bytes not yet given back as window */
     size_t to_consume;            /* bytes the loop should give back */
@@ -323,6 +326,7 @@ static void call_unref(tu_grpc_call *call)
     pthread_mutex_destroy(&call->mu);
     pthread_cond_destroy(&call->cv);
     free(call->held);
+    free(call->spare);
     call_msgs_free(call->q_head);
     tu_buf_free(&call->out);
     free(call->error);
@@ -688,6 +692,8 @@ static void call_finish(conn *c, job *j)
     call_msgs_free(call->q_head);
     call->q_head = call->q_tail = NULL;
     call->queued = 0;
+    free(call->spare);
+    call->spare = NULL;
     bool has_out = call->out.len > call->out_off;
     pthread_mutex_unlock(&call->mu);
     if (c->closed)
@@ -780,11 +786,25 @@ static void call_wait(tu_grpc_call *call, bool timed, const struct timespec *dea
     }
 }
 
+/* Worker: the message lent by the previous recv is released (kept as the spare if there is none). */
+static void call_release_held(tu_grpc_call *call)
+{
+    call_msg *m = call->held;
+    call->held = NULL;
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&call->mu);
+    if (call->spare == NULL && !call->finished && call->error == NULL) {
+        call->spare = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&call->mu);
+    free(m);
+}
+
 int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
 {
-    /* The message lent by the previous recv is released now. */
-    free(call->held);
-    call->held = NULL;
+    call_release_held(call);
     struct timespec deadline;
     bool timed = call_deadline(call, &deadline);
     pthread_mutex_lock(&call->mu);
@@ -1125,6 +1145,26 @@ static const char *check_prefix(const uint8_t *p, size_t max_message, size_t *ml
 }
 
 /*
+ * Loop thread: room for a message of mlen bytes, the handler's spare when it
+ * is large enough. mlen <= max_message <= 1 GiB: no overflow; pages of a
+ * fresh buffer are touched only as bytes arrive.
+ */
+static call_msg *call_msg_alloc(tu_grpc_call *call, size_t mlen)
+{
+    pthread_mutex_lock(&call->mu);
+    call_msg *m = call->spare;
+    call->spare = NULL;
+    pthread_mutex_unlock(&call->mu);
+    if (m != NULL && m->cap >= mlen)
+        return m;
+    free(m);
+    m = malloc(sizeof *m + mlen);
+    if (m != NULL)
+        m->cap = mlen;
+    return m;
+}
+
+/*
  * Copies DATA bytes of an incremental call into the message being
  * assembled (its size is known from the prefix, so it is allocated once
  * and filled in place) and appends each completed message to done.
@@ -1148,8 +1188,7 @@ static const char *call_assemble(stream *s, const uint8_t *data, size_t len, msg
             const char *why = check_prefix(s->pfx, max_message, &mlen);
             if (why != NULL)
                 return why;
-            /* mlen <= max_message <= 1 GiB: no overflow. Pages are touched only as bytes arrive. */
-            call_msg *m = malloc(sizeof *m + mlen);
+            call_msg *m = call_msg_alloc(s->call, mlen);
             if (m == NULL)
                 return "out of memory buffering the request";
             m->next = NULL;
