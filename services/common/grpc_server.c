@@ -57,6 +57,13 @@
  */
 #define RECV_CHUNK (1u << 20)
 #define RECV_ROUNDS 8
+/*
+ * An incremental call's message is allocated at its announced size up to
+ * MSG_PREALLOC (a whole segment, filled in place), and grown as bytes
+ * arrive past that, so a prefix announcing a large message reserves no more
+ * than MSG_PREALLOC until the bytes come.
+ */
+#define MSG_PREALLOC ((size_t)4 << 20)
 
 typedef struct conn conn;
 typedef struct job job;
@@ -1145,23 +1152,41 @@ static const char *check_prefix(const uint8_t *p, size_t max_message, size_t *ml
 }
 
 /*
- * Loop thread: room for a message of mlen bytes, the handler's spare when it
- * is large enough. mlen <= max_message <= 1 GiB: no overflow; pages of a
- * fresh buffer are touched only as bytes arrive.
+ * Loop thread: room for a message of mlen bytes (up to MSG_PREALLOC of it;
+ * call_assemble grows it), the handler's spare when it is large enough.
+ * mlen <= max_message <= 1 GiB: no overflow.
  */
 static call_msg *call_msg_alloc(tu_grpc_call *call, size_t mlen)
 {
+    size_t want = mlen < MSG_PREALLOC ? mlen : MSG_PREALLOC;
     pthread_mutex_lock(&call->mu);
     call_msg *m = call->spare;
     call->spare = NULL;
     pthread_mutex_unlock(&call->mu);
-    if (m != NULL && m->cap >= mlen)
+    if (m != NULL && m->cap >= want)
         return m;
     free(m);
-    m = malloc(sizeof *m + mlen);
+    m = malloc(sizeof *m + want);
     if (m != NULL)
-        m->cap = mlen;
+        m->cap = want;
     return m;
+}
+
+/* Makes room for `need` bytes of s's message (need <= its length): doubling, capped at the length. */
+static bool call_msg_grow(stream *s, size_t need)
+{
+    call_msg *m = s->asm_msg;
+    if (need <= m->cap)
+        return true;
+    size_t ncap = m->cap * 2 > need ? m->cap * 2 : need;
+    if (ncap > m->len)
+        ncap = m->len;
+    call_msg *g = realloc(m, sizeof *g + ncap);
+    if (g == NULL)
+        return false;
+    g->cap = ncap;
+    s->asm_msg = g;
+    return true;
 }
 
 /*
@@ -1197,8 +1222,10 @@ static const char *call_assemble(stream *s, const uint8_t *data, size_t len, msg
             s->asm_msg = m;
             s->pfx_len = 0;
         }
+        size_t take = s->asm_msg->len - s->asm_msg->filled < len ? s->asm_msg->len - s->asm_msg->filled : len;
+        if (!call_msg_grow(s, s->asm_msg->filled + take))
+            return "out of memory buffering the request";
         call_msg *m = s->asm_msg;
-        size_t take = m->len - m->filled < len ? m->len - m->filled : len;
         if (take > 0)
             memcpy(m->data + m->filled, data, take);
         m->filled += take;
