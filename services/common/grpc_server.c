@@ -64,6 +64,8 @@
  * than MSG_PREALLOC until the bytes come.
  */
 #define MSG_PREALLOC ((size_t)4 << 20)
+/* Consumed messages at least this large are kept for reuse (call_release_held). */
+#define SPARE_MIN ((size_t)64 << 10)
 
 typedef struct conn conn;
 typedef struct job job;
@@ -186,8 +188,9 @@ struct tu_grpc_call {
     bool headers_sent;            /* loop only */
     /* guarded by mu */
     call_msg *q_head, *q_tail;    /* complete request messages, in order */
-    call_msg *spare;              /* a consumed message, reused by the loop for the next one (no
+    call_msg *spares;             /* consumed messages the loop reuses for the next ones (no
                                      malloc, no fresh pages per message) */
+    size_t spare_bytes;           /* their capacity, at most TU_GRPC_CALL_IN_HIGH */
     size_t queued;                /* their bytes, counted with their 5-byte prefixes */
     size_t deferred;              /* received bytes not yet given back as window */
     size_t to_consume;            /* bytes the loop should give back */
@@ -333,7 +336,7 @@ static void call_unref(tu_grpc_call *call)
     pthread_mutex_destroy(&call->mu);
     pthread_cond_destroy(&call->cv);
     free(call->held);
-    free(call->spare);
+    call_msgs_free(call->spares);
     call_msgs_free(call->q_head);
     tu_buf_free(&call->out);
     free(call->error);
@@ -699,8 +702,9 @@ static void call_finish(conn *c, job *j)
     call_msgs_free(call->q_head);
     call->q_head = call->q_tail = NULL;
     call->queued = 0;
-    free(call->spare);
-    call->spare = NULL;
+    call_msgs_free(call->spares);
+    call->spares = NULL;
+    call->spare_bytes = 0;
     bool has_out = call->out.len > call->out_off;
     pthread_mutex_unlock(&call->mu);
     if (c->closed)
@@ -793,7 +797,12 @@ static void call_wait(tu_grpc_call *call, bool timed, const struct timespec *dea
     }
 }
 
-/* Worker: the message lent by the previous recv is released (kept as the spare if there is none). */
+/*
+ * Worker: the message lent by the previous recv is released: kept for reuse
+ * while the spares hold at most TU_GRPC_CALL_IN_HIGH bytes (memory the
+ * call's queue could hold anyway), else freed. Small messages are simply
+ * freed (malloc serves them cheaply), which also bounds the list's length.
+ */
 static void call_release_held(tu_grpc_call *call)
 {
     call_msg *m = call->held;
@@ -801,8 +810,11 @@ static void call_release_held(tu_grpc_call *call)
     if (m == NULL)
         return;
     pthread_mutex_lock(&call->mu);
-    if (call->spare == NULL && !call->finished && call->error == NULL) {
-        call->spare = m;
+    if (!call->finished && call->error == NULL && m->cap >= SPARE_MIN &&
+        m->cap <= TU_GRPC_CALL_IN_HIGH - call->spare_bytes) {
+        m->next = call->spares;
+        call->spares = m;
+        call->spare_bytes += m->cap;
         m = NULL;
     }
     pthread_mutex_unlock(&call->mu);
@@ -1153,15 +1165,18 @@ static const char *check_prefix(const uint8_t *p, size_t max_message, size_t *ml
 
 /*
  * Loop thread: room for a message of mlen bytes (up to MSG_PREALLOC of it;
- * call_assemble grows it), the handler's spare when it is large enough.
+ * call_assemble grows it), a spare of the call when one is large enough.
  * mlen <= max_message <= 1 GiB: no overflow.
  */
 static call_msg *call_msg_alloc(tu_grpc_call *call, size_t mlen)
 {
     size_t want = mlen < MSG_PREALLOC ? mlen : MSG_PREALLOC;
     pthread_mutex_lock(&call->mu);
-    call_msg *m = call->spare;
-    call->spare = NULL;
+    call_msg *m = call->spares;
+    if (m != NULL) {
+        call->spares = m->next;
+        call->spare_bytes -= m->cap;
+    }
     pthread_mutex_unlock(&call->mu);
     if (m != NULL && m->cap >= want)
         return m;
