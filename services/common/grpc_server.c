@@ -56,7 +56,17 @@
  * up to RECV_ROUNDS times per wakeup (fairness between connections).
  */
 #define RECV_CHUNK (1u << 20)
-#define RECV_ROUNDS 8
+#define RECV_BUDGET ((size_t)8 << 20)
+#define RECV_MAX_CALLS 64
+/*
+ * Within DATA frames of at least DIRECT_MIN bytes (a client sending large
+ * frames), a payload that continues an incremental call's message is
+ * received straight into the message: the frame header and the 5-byte
+ * gRPC prefix are read on their own first (frame_track says where they
+ * are), so the body never passes through the read buffer.
+ */
+#define DIRECT_MIN (64u << 10)
+#define FRAME_HD_LEN 9
 /*
  * An incremental call's message is allocated at its announced size up to
  * MSG_PREALLOC (a whole segment, filled in place), and grown as bytes
@@ -131,8 +141,25 @@ typedef struct stream {
     struct stream *prev, *next;
 } stream;
 
+/*
+ * Where the bytes handed to nghttp2 stand in the client's frame sequence
+ * (plain h2c; loop thread). It only chooses where the next recv() goes:
+ * every byte still reaches nghttp2 in order, so a wrong guess costs a copy,
+ * never correctness.
+ */
+typedef struct frame_track {
+    uint32_t preface_left;    /* client connection preface bytes still to come */
+    uint8_t hd[FRAME_HD_LEN]; /* a frame header being received */
+    uint8_t hd_len;
+    uint32_t payload_left;    /* of the current frame */
+    uint8_t type, flags;
+    int32_t stream_id;
+    bool bulk;                /* the last DATA frame was at least DIRECT_MIN bytes */
+} frame_track;
+
 struct conn {
     tu_grpc_server *srv;
+    frame_track tr;
     struct bufferevent *bev;
     nghttp2_session *session;
     char peer[64];
@@ -1241,7 +1268,7 @@ static const char *call_assemble(stream *s, const uint8_t *data, size_t len, msg
         if (!call_msg_grow(s, s->asm_msg->filled + take))
             return "out of memory buffering the request";
         call_msg *m = s->asm_msg;
-        if (take > 0)
+        if (take > 0 && data != m->data + m->filled) /* equal: received in place (recv_target) */
             memcpy(m->data + m->filled, data, take);
         m->filled += take;
         data += take;
@@ -1418,8 +1445,40 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
  * error: tell a confused HTTP/2 peer why (a GOAWAY, when the session can
  * still speak), read nothing more, close once it is written; returns false.
  */
+static void track_frames(frame_track *t, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k;
+        if (t->preface_left > 0) {
+            k = t->preface_left < n ? t->preface_left : n;
+            t->preface_left -= (uint32_t)k;
+        } else if (t->payload_left > 0) {
+            k = t->payload_left < n ? t->payload_left : n;
+            t->payload_left -= (uint32_t)k;
+        } else {
+            k = (size_t)(FRAME_HD_LEN - t->hd_len) < n ? (size_t)(FRAME_HD_LEN - t->hd_len) : n;
+            memcpy(t->hd + t->hd_len, p, k);
+            t->hd_len = (uint8_t)(t->hd_len + k);
+            if (t->hd_len == FRAME_HD_LEN) {
+                t->hd_len = 0;
+                t->payload_left = ((uint32_t)t->hd[0] << 16) | ((uint32_t)t->hd[1] << 8) | t->hd[2];
+                t->type = t->hd[3];
+                t->flags = t->hd[4];
+                t->stream_id = (int32_t)((((uint32_t)t->hd[5] & 0x7f) << 24) | ((uint32_t)t->hd[6] << 16) |
+                                         ((uint32_t)t->hd[7] << 8) | t->hd[8]);
+                if (t->type == NGHTTP2_DATA)
+                    t->bulk = t->payload_left >= DIRECT_MIN;
+            }
+        }
+        p += k;
+        n -= k;
+    }
+}
+
 static bool conn_feed(conn *c, const uint8_t *data, size_t len)
 {
+    if (c->srv->ssl_ctx == NULL)
+        track_frames(&c->tr, data, len);
     ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
     if (rv >= 0)
         return true;
@@ -1434,11 +1493,41 @@ static bool conn_feed(conn *c, const uint8_t *data, size_t len)
 }
 
 /*
- * Plain h2c: reads what the socket holds beyond libevent's 4 KiB, in
- * RECV_CHUNK pieces (see RECV_CHUNK). EOF and errors are left in the
+ * Where the next recv() goes (plain h2c): *dst and the most to read. In a
+ * client's large DATA frames: the next frame header alone, then the
+ * message prefix alone, then the rest of the payload straight into the
+ * message being assembled; otherwise up to RECV_CHUNK into the read buffer.
+ */
+static size_t recv_target(conn *c, uint8_t **dst)
+{
+    const frame_track *t = &c->tr;
+    *dst = c->srv->rbuf;
+    if (t->preface_left > 0 || !t->bulk)
+        return RECV_CHUNK;
+    if (t->payload_left == 0)
+        return (size_t)(FRAME_HD_LEN - t->hd_len);
+    if (t->type != NGHTTP2_DATA || (t->flags & NGHTTP2_FLAG_PADDED) != 0)
+        return RECV_CHUNK;
+    stream *s = nghttp2_session_get_stream_user_data(c->session, t->stream_id);
+    if (s == NULL || s->call == NULL || s->answered)
+        return RECV_CHUNK;
+    if (s->asm_msg == NULL) {
+        size_t want = GRPC_PREFIX_LEN - s->pfx_len;
+        return want < t->payload_left ? want : t->payload_left;
+    }
+    size_t left = s->asm_msg->len - s->asm_msg->filled;
+    size_t n = left < t->payload_left ? left : t->payload_left;
+    if (!call_msg_grow(s, s->asm_msg->filled + n))
+        return RECV_CHUNK;
+    *dst = s->asm_msg->data + s->asm_msg->filled;
+    return n;
+}
+
+/*
+ * Plain h2c: reads what the socket holds beyond libevent's 4 KiB (see
+ * RECV_CHUNK), up to RECV_BUDGET bytes. EOF and errors are left in the
  * socket for libevent's next read, which reports them through on_event.
- * Sends what nghttp2 wants between pieces (WINDOW_UPDATEs keep the client
- * sending). The caller holds a reference on c; c may be closed on return.
+ * The caller holds a reference on c; c may be closed on return.
  */
 static void conn_recv_more(conn *c)
 {
@@ -1446,17 +1535,20 @@ static void conn_recv_more(conn *c)
     if (srv->rbuf == NULL && (srv->rbuf = malloc(RECV_CHUNK)) == NULL)
         return; /* libevent keeps reading 4 KiB at a time */
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    for (int round = 0; round < RECV_ROUNDS; round++) {
-        ssize_t n = recv(fd, srv->rbuf, RECV_CHUNK, 0);
+    size_t total = 0;
+    for (int calls = 0; calls < RECV_MAX_CALLS && total < RECV_BUDGET; calls++) {
+        uint8_t *dst;
+        size_t want = recv_target(c, &dst);
+        ssize_t n = recv(fd, dst, want, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return;
-        if (!conn_feed(c, srv->rbuf, (size_t)n))
+        if (!conn_feed(c, dst, (size_t)n))
             return;
-        conn_flush(c);
-        if (c->closed || c->draining || c->close_after_write || (size_t)n < RECV_CHUNK)
-            return;
+        total += (size_t)n;
+        if ((size_t)n < want)
+            break; /* the socket is drained (for now) */
     }
 }
 
@@ -1614,6 +1706,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     }
     c->srv = srv;
     c->refs = 1;
+    c->tr.preface_left = NGHTTP2_CLIENT_MAGIC_LEN;
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (addr->sa_family == AF_INET) {
