@@ -8,6 +8,7 @@ import pathlib
 import struct
 
 import grpc
+import h2.events
 import pytest
 
 import authmanager_support as ams
@@ -156,3 +157,58 @@ def test_slow_consumer_bounds_what_is_buffered(server):
         peak = vm_hwm_kib(d.proc.pid)
         print(f"grpc_test_server peak RSS: {peak / 1024:.1f} MiB")
         assert peak < 80 * 1024
+
+
+def test_interleaved_padded_large_frames_on_one_connection(server):
+    """Two incremental calls on one connection, their large DATA frames
+    interleaved, one of them padded (received through the read buffer), a
+    message past 4 MiB (grown while received in place), a frame ending in
+    the middle of a prefix: each handler gets exactly its own bytes."""
+    d = server("--max-message", str(8 * MIB))
+    call = gh.H2Call(d.port, "/teeu.test.Echo/Sink")
+    try:
+        c = call.c
+        s1 = call.sid
+        s2 = c.get_next_available_stream_id()
+        c.send_headers(s2, [(":method", "POST"), (":scheme", "http"), (":path", "/teeu.test.Echo/Sink"),
+                            (":authority", "x"), ("content-type", "application/grpc"), ("te", "trailers")])
+        call.sock.sendall(c.data_to_send())
+        m1, b1 = body_of([300_000, 0, 5 * MIB + 7, 70_000], seed=1)   # 5.4 MiB: within the 16 MiB connection window
+        m2, b2 = body_of([200_000, 1, 2 * MIB + 3], seed=9)            # 2.2 MiB
+        cuts1 = [0, 65536 * 2 + 3, 300_005 + 2, 1 << 20, 3 << 20, len(b1)]
+        cuts2 = [0, 70_000, 200_005 + 3, 1 << 20, len(b2)]
+        pieces1 = [b1[a:b] for a, b in zip(cuts1, cuts1[1:])]
+        pieces2 = [b2[a:b] for a, b in zip(cuts2, cuts2[1:])]
+        # Stream windows are 4 MiB: send what fits, then wait for WINDOW_UPDATEs.
+        while pieces1 or pieces2:
+            for sid, pieces, pad in ((s1, pieces1, None), (s2, pieces2, 200)):
+                if not pieces:
+                    continue
+                piece = pieces[0]
+                room = min(c.local_flow_control_window(sid), c.outbound_flow_control_window)
+                chunk = piece[:min(room, c.max_outbound_frame_size - (pad + 1 if pad else 0))]
+                if not chunk:
+                    call._read(0.2)
+                    continue
+                pieces[0] = piece[len(chunk):]
+                if not pieces[0]:
+                    pieces.pop(0)
+                c.send_data(sid, chunk, end_stream=not pieces, pad_length=pad)
+                call.sock.sendall(c.data_to_send())
+                call._read(0)
+        _, status, _ = call.finish()
+        assert status == "0"
+        got = {}
+        for ev in call.events:
+            if isinstance(ev, h2.events.DataReceived):
+                got[ev.stream_id] = got.get(ev.stream_id, b"") + ev.data
+        assert got[s1][5:] == f"{len(m1)}:{sum(map(len, m1))}".encode()
+        call.sid = s2
+        for _ in range(50):
+            if any(isinstance(e, h2.events.StreamEnded) and e.stream_id == s2 for e in call.events):
+                break
+            call._read(0.2)
+        got2 = b"".join(e.data for e in call.events if isinstance(e, h2.events.DataReceived) and e.stream_id == s2)
+        assert got2[5:] == f"{len(m2)}:{sum(map(len, m2))}".encode()
+    finally:
+        call.close()
