@@ -139,9 +139,9 @@ def test_slow_consumer_bounds_what_is_buffered(server):
     n = 40
     call = gh.H2Call(d.port, "/teeu.test.Echo/SlowSink")
     try:
-        call.send(gh.grpc_frame(b"4000"))
+        call.send(gh.grpc_frame(b"6000"))
         with pytest.raises(gh.Stalled) as ei:
-            call.send(gh.grpc_frame(msg) * n, stall_s=1.0)
+            call.send(gh.grpc_frame(msg) * n, stall_s=2.0)
         held = ei.value.sent
         print(f"\nserver took {held / MIB:.2f} MiB before withholding window")
         assert IN_HIGH <= held <= IN_HIGH + STREAM_WINDOW + 2 * (MIB + 5), held
