@@ -44,7 +44,8 @@
  * per stream (a few frames, so a sender never waits for every
  * WINDOW_UPDATE) and CONN_WINDOW per connection (a stream whose handler is
  * behind holds at most STREAM_WINDOW of it). An incremental call buffers at
- * most TU_GRPC_CALL_IN_HIGH + STREAM_WINDOW + one partial message.
+ * most TU_GRPC_CALL_IN_HIGH + STREAM_WINDOW + one partial message, plus up
+ * to TU_GRPC_CALL_IN_HIGH of consumed buffers kept for reuse.
  */
 #define MAX_FRAME (1 << 20)
 #define STREAM_WINDOW (4 << 20)
@@ -53,7 +54,8 @@
  * libevent 2.1 reads a socket 4 KiB per wakeup (EVBUFFER_MAX_READ), with
  * an ioctl(FIONREAD) each: for plain h2c the read callback then reads the
  * rest itself with recv() into one RECV_CHUNK buffer of the loop thread,
- * up to RECV_ROUNDS times per wakeup (fairness between connections).
+ * up to RECV_BUDGET bytes or RECV_MAX_CALLS calls per wakeup (fairness
+ * between connections).
  */
 #define RECV_CHUNK (1u << 20)
 #define RECV_BUDGET ((size_t)8 << 20)
