@@ -1554,6 +1554,45 @@ static void conn_recv_more(conn *c)
     }
 }
 
+/*
+ * TLS: libevent's OpenSSL bufferevent hands over one TLS record (16 KiB)
+ * per wakeup; read the records already in the socket here, up to
+ * RECV_BUDGET bytes. It stops only at a record boundary (SSL_pending 0), so
+ * no plaintext is left inside OpenSSL while the socket is not readable.
+ * A close_notify or a TLS error ends the connection as libevent would
+ * (on_event). The caller holds a reference on c; c may be closed on return.
+ */
+static void conn_tls_read_more(conn *c)
+{
+    tu_grpc_server *srv = c->srv;
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl == NULL || !SSL_is_init_finished(ssl))
+        return;
+    if (srv->rbuf == NULL && (srv->rbuf = malloc(RECV_CHUNK)) == NULL)
+        return;
+    size_t total = 0;
+    while (total < RECV_BUDGET || SSL_pending(ssl) > 0) {
+        ERR_clear_error();
+        int n = SSL_read(ssl, srv->rbuf, (int)RECV_CHUNK);
+        if (n <= 0) {
+            int e = SSL_get_error(ssl, n);
+            if (e == SSL_ERROR_WANT_READ)
+                return;
+            if (e != SSL_ERROR_ZERO_RETURN) {
+                unsigned long err = ERR_peek_error();
+                tu_log(TEEU_LOG_WARN, "%s: TLS error with %s: %s", srv->cfg.name, c->peer,
+                       err ? ERR_reason_error_string(err) : "connection lost");
+            }
+            ERR_clear_error();
+            conn_close(c);
+            return;
+        }
+        if (!conn_feed(c, srv->rbuf, (size_t)n))
+            return;
+        total += (size_t)n;
+    }
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
@@ -1577,9 +1616,11 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(input, fed);
     }
-    c->refs++; /* conn_recv_more may close c */
+    c->refs++; /* conn_recv_more / conn_tls_read_more may close c */
     if (c->srv->ssl_ctx == NULL)
         conn_recv_more(c);
+    else
+        conn_tls_read_more(c);
     conn_flush(c);
     conn_unref(c);
 }

@@ -212,3 +212,28 @@ def test_interleaved_padded_large_frames_on_one_connection(server):
         assert got2[5:] == f"{len(m2)}:{sum(map(len, m2))}".encode()
     finally:
         call.close()
+
+
+from test_authmanager_tls import pki  # noqa: E402,F401  (the test PKI fixture)
+
+
+def test_tls_large_uploads_intact(server, pki):  # noqa: F811
+    """Over TLS (mutual) the same: large incremental and collected uploads
+    arrive intact, and small ones still answer at once."""
+    d = server("--tls-cert", str(pki["server.pem"]), "--tls-key", str(pki["server.key"]),
+               "--client-ca", str(pki["ca.pem"]), "--max-message", str(8 * MIB))
+    creds = grpc.ssl_channel_credentials(root_certificates=pki["ca.pem"].read_bytes(),
+                                         private_key=pki["client.key"].read_bytes(),
+                                         certificate_chain=pki["client.pem"].read_bytes())
+    opts = [("grpc.max_receive_message_length", 16 * MIB), ("grpc.max_send_message_length", 16 * MIB)]
+    with grpc.secure_channel(d.address, creds, options=opts) as ch:
+        sink = ch.stream_unary("/teeu.test.Echo/Sink", **IDENT)
+        msgs = [os.urandom(MIB + i) for i in range(30)] + [b""] + [os.urandom(5 * MIB)]
+        assert sink(iter(msgs), timeout=120) == f"{len(msgs)}:{sum(map(len, msgs))}".encode()
+        pipe = ch.stream_stream("/teeu.test.Echo/Pipe", **IDENT)
+        back = [os.urandom(n) for n in (3 * MIB, 0, 70_000, 2 * MIB + 1)]
+        assert list(pipe(iter(back), timeout=120)) == back
+        payload = os.urandom(7 * MIB)
+        assert ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)(payload, timeout=60) == payload
+        for _ in range(20):
+            assert ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)(b"ok", timeout=30) == b"ok"
