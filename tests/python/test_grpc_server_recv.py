@@ -8,6 +8,7 @@ import pathlib
 import struct
 
 import grpc
+import h2.errors
 import h2.events
 import pytest
 
@@ -237,3 +238,25 @@ def test_tls_large_uploads_intact(server, pki):  # noqa: F811
         assert ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)(payload, timeout=60) == payload
         for _ in range(20):
             assert ch.unary_unary("/teeu.test.Echo/Unary", **IDENT)(b"ok", timeout=30) == b"ok"
+
+
+def test_oversized_data_frame_ends_the_connection_only(server):
+    """A DATA frame longer than the advertised maximum (the receive path sizes
+    its reads from frame headers) is a connection error: GOAWAY
+    FRAME_SIZE_ERROR, and other connections are unaffected."""
+    d = server()
+    call = gh.H2Call(d.port, "/teeu.test.Echo/Sink")
+    try:
+        call.send(gh.grpc_frame(b"z" * 200_000))  # a large frame first: bulk mode
+        bad = struct.pack(">I", 2 * MIB)[1:] + b"\x00\x00" + struct.pack(">I", call.sid)
+        call.sock.sendall(bad + b"\x00" * 65536)
+        for _ in range(50):
+            if any(isinstance(e, h2.events.ConnectionTerminated) for e in call.events) or not call._read(0.2):
+                break
+        terms = [e for e in call.events if isinstance(e, h2.events.ConnectionTerminated)]
+        assert terms and terms[0].error_code == h2.errors.ErrorCodes.FRAME_SIZE_ERROR, call.events
+    finally:
+        call.close()
+    with grpc.insecure_channel(d.address) as ch:
+        sink = ch.stream_unary("/teeu.test.Echo/Sink", **IDENT)
+        assert sink(iter([b"a" * MIB] * 3), timeout=30) == f"3:{3 * MIB}".encode()
