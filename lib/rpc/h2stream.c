@@ -767,6 +767,10 @@ static teeu_status conn_open(tu_h2_pool *p, const char *method, int64_t deadline
     c->rbuf = malloc(H2_READ_BUF);
     teeu_status st = c->rbuf ? TEEU_OK : tu_error(TEEU_ERR_NOMEM, "out of memory for a connection to %s",
                                                   p->t.endpoint);
+    SSL_CTX *ctx = NULL;
+    /* TLS files first: a bad CA file or client key is not a connect failure. */
+    if (st == TEEU_OK && !p->t.plaintext)
+        st = pool_ssl_ctx(p, &ctx);
     if (st == TEEU_OK)
         st = tcp_connect(p, method, deadline, &c->fd);
     if (st == TEEU_OK && !p->t.plaintext)
@@ -976,7 +980,7 @@ static teeu_status call_failure(const tu_h2_pool *p, const h2_conn *c, const h2_
         return tu_error(TEEU_ERR_TIMEOUT, "gRPC %s to %s: no complete answer before the deadline", method,
                         t->endpoint);
     if (rr == RUN_CONN_FAILED) {
-        if (!t->plaintext && fresh && !st->got_headers && (c->eof || c->io_status == TEEU_ERR_TLS))
+        if (!t->plaintext && fresh && !st->got_headers && (c->eof || c->broken))
             return tu_error(TEEU_ERR_TLS,
                             "TLS with %s: the server closed the new connection before any response (gRPC %s: %s); "
                             "it most likely refused the client certificate: check the client certificate/key and "
