@@ -296,20 +296,21 @@ class StreamPeer:
     .frames. Settings: max_frame (SETTINGS_MAX_FRAME_SIZE), window
     (SETTINGS_INITIAL_WINDOW_SIZE; the connection window is raised to
     match), ack (give window back as data arrives). tls: an ssl.SSLContext.
+    host: the address to listen on ("::1" for IPv6).
     """
 
-    def __init__(self, on_event, max_frame=16384, window=65535, ack=True, tls=None):
+    def __init__(self, on_event, max_frame=16384, window=65535, ack=True, tls=None, host="127.0.0.1"):
         self.on_event = on_event
         self.max_frame = max_frame
         self.window = window
         self.ack = ack
         self.tls = tls
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self.endpoint = f"127.0.0.1:{self.port}"
+        self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.connections = 0
         self.frames = []
         self.requests = []

@@ -247,6 +247,53 @@ def test_connect_refused_is_retried_then_reported(rpc_tool):
     assert 0.1 < elapsed < 5  # two backoffs: 50 + 100 ms
 
 
+def test_ipv6_endpoint(rpc_tool):
+    try:
+        peer = StreamPeer(on_end(), host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    with peer:
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 2, 1000)
+    assert rc == 0, (out, peer.errors)
+    assert peer.requests[0][0][":authority"] == peer.endpoint
+    check_body(peer.requests[0][1], 2, 1000)
+
+
+@pytest.fixture
+def unanswered_port():
+    """A listener whose accept queue is full: further connects hang in SYN_SENT."""
+    import socket
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    time.sleep(0.2)
+    yield port
+    for c in fillers:
+        c.close()
+    lst.close()
+
+
+def test_connect_timeout(rpc_tool, unanswered_port):
+    ep = f"127.0.0.1:{unanswered_port}"
+    rc, out, elapsed = gen(rpc_tool, ep, 1, 10, extra=["--connect-timeout", "300", "--retries", "0"])
+    assert status_of(out) == ERR_CONNECT, out
+    assert "300 ms" in out["error"][0] and ep in out["error"][0]
+    assert elapsed < 3
+    rc, out, elapsed = gen(rpc_tool, ep, 1, 10, extra=["--timeout", "300"])
+    assert status_of(out) == ERR_TIMEOUT, out
+    assert elapsed < 3
+
+
 def test_large_stream_to_grpc_server(rpc_tool):
     """64 MiB through a real gRPC server; it checks every byte."""
     seen = {}
