@@ -864,6 +864,9 @@ static run_result run_stream(h2_conn *c, h2_stream *st, int64_t deadline)
             return RUN_DONE;
         if (c->broken)
             return RUN_CONN_FAILED;
+        if (tu_rpc_now_ms() >= deadline)
+            return RUN_TIMEOUT;
+        bool resumed = false;
         int rv = nghttp2_session_send(c->session);
         if (rv != 0) {
             conn_fail(c, TEEU_ERR_PROTOCOL, "HTTP/2 session failed: %s", nghttp2_strerror(rv));
@@ -873,16 +876,18 @@ static run_result run_stream(h2_conn *c, h2_stream *st, int64_t deadline)
             return RUN_CALLBACK_FAILED;
         if (conn_flush(c) < 0)
             return RUN_CONN_FAILED;
+        if (st->closed)
+            continue;
         if (st->deferred && !conn_has_output(c)) {
+            /* The queue no longer points into the message: the producer may
+             * be called again. Look at input without waiting, then go on. */
             st->deferred = false;
             if (nghttp2_session_resume_data(c->session, st->id) != 0) {
                 conn_fail(c, TEEU_ERR_PROTOCOL, "HTTP/2 stream could not resume");
                 return RUN_CONN_FAILED;
             }
-            continue;
+            resumed = true;
         }
-        if (st->closed)
-            continue;
         if (c->eof)
             return RUN_CONN_FAILED;
         if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
@@ -891,8 +896,8 @@ static run_result run_stream(h2_conn *c, h2_stream *st, int64_t deadline)
         struct pollfd pf = {.fd = c->fd, .events = POLLIN};
         if (conn_has_output(c))
             pf.events |= POLLOUT;
-        int ms = poll_ms(deadline);
-        if (ms == 0)
+        int ms = resumed ? 0 : poll_ms(deadline);
+        if (ms == 0 && !resumed)
             return RUN_TIMEOUT;
         int n = poll(&pf, 1, ms);
         if (n < 0 && errno != EINTR) {
