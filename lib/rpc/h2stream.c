@@ -295,6 +295,10 @@ static void conn_receive(h2_conn *c)
             conn_fail(c, TEEU_ERR_PROTOCOL, "HTTP/2 input refused: %s", nghttp2_strerror((int)rv));
             return;
         }
+        /* A short read drained the socket: spare the recv() that would say
+         * EAGAIN (TLS reads return one record at a time, so keep going). */
+        if (!c->ssl && (size_t)n < H2_READ_BUF)
+            return;
     }
 }
 

@@ -294,6 +294,41 @@ def test_connect_timeout(rpc_tool, unanswered_port):
     assert elapsed < 3
 
 
+def test_started_producer_is_never_replayed(rpc_tool):
+    """UNAVAILABLE after the upload: the producer ran, so even --retry-unavailable does not repeat the call."""
+    acts = [("headers", GRPC_HEADERS + ok_trailers(14, "busy"), True)]
+    with StreamPeer(lambda kind, sid, body: acts if kind == "end" else None) as peer:
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 2, 100,
+                         extra=["--retry-unavailable", "--retries", "3", "--backoff", "10"])
+    assert status_of(out) == RPC_BASE + 14, out
+    assert "busy" in out["error"][0]
+    assert len(peer.requests) == 1
+
+
+def test_connect_failure_retried_until_server_comes_up(rpc_tool):
+    import threading
+    from rpc_support import free_port
+    port = free_port()
+    holder = {}
+
+    def start_late():
+        time.sleep(0.4)
+        holder["peer"] = GrpcPeer({M: client_stream(lambda it, ctx: str(len(list(it))).encode())})
+        holder["peer"].server.add_insecure_port(f"127.0.0.1:{port}")
+        holder["peer"].server.start()
+
+    t = threading.Thread(target=start_late)
+    t.start()
+    try:
+        rc, out, _ = gen(rpc_tool, f"127.0.0.1:{port}", 3, 1000,
+                         extra=["--retries", "6", "--backoff", "100", "--timeout", "20000"])
+    finally:
+        t.join()
+        holder["peer"].server.stop(None).wait(5)
+    assert rc == 0, out
+    assert out["msg"] == [b"3".hex()]
+
+
 def test_large_stream_to_grpc_server(rpc_tool):
     """64 MiB through a real gRPC server; it checks every byte."""
     seen = {}
