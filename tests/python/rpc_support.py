@@ -366,7 +366,7 @@ class StreamPeer:
             if self.window > 65535:
                 h2c.increment_flow_control_window(self.window - 65535)
             conn.sendall(h2c.data_to_send())
-            bodies = {}
+            bodies, entries = {}, {}
             while not self.stop.is_set():
                 try:
                     data = conn.recv(1 << 20)
@@ -380,7 +380,8 @@ class StreamPeer:
                     acts = None
                     if isinstance(ev, h2.events.RequestReceived):
                         bodies[ev.stream_id] = bytearray()
-                        self.requests.append([dict(ev.headers), None])
+                        entries[ev.stream_id] = [dict(ev.headers), None]
+                        self.requests.append(entries[ev.stream_id])
                         acts = self.on_event("headers", ev.stream_id, bodies[ev.stream_id])
                     elif isinstance(ev, h2.events.DataReceived):
                         self.frames.append(len(ev.data))
@@ -396,7 +397,7 @@ class StreamPeer:
                                 pass  # ended or reset by us: only the connection window matters
                         acts = self.on_event("data", ev.stream_id, bodies.get(ev.stream_id, b""))
                     elif isinstance(ev, h2.events.StreamEnded):
-                        self.requests[-1][1] = bytes(bodies.get(ev.stream_id, b""))
+                        entries[ev.stream_id][1] = bytes(bodies.get(ev.stream_id, b""))
                         acts = self.on_event("end", ev.stream_id, bodies.get(ev.stream_id, b""))
                     if acts and not self._act(conn, h2c, ev.stream_id, acts):
                         return

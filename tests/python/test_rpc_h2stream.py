@@ -294,6 +294,17 @@ def test_connect_timeout(rpc_tool, unanswered_port):
     assert elapsed < 3
 
 
+def test_threads_share_a_channel(rpc_tool):
+    """Concurrent client streams take separate pooled connections; each stream arrives intact."""
+    with StreamPeer(on_end(), window=8 * MIB) as peer:
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 5, 70000, extra=["--threads", "4", "--repeat", "5"])
+    assert rc == 0, (out, peer.errors)
+    assert len(out["msg"]) == 20
+    assert 1 <= int(out["connections"][0]) <= 4 and peer.connections == int(out["connections"][0])
+    for _, body in peer.requests:
+        check_body(body, 5, 70000)
+
+
 def test_started_producer_is_never_replayed(rpc_tool):
     """UNAVAILABLE after the upload: the producer ran, so even --retry-unavailable does not repeat the call."""
     acts = [("headers", GRPC_HEADERS + ok_trailers(14, "busy"), True)]
@@ -445,3 +456,17 @@ def test_tls_to_grpc_server(rpc_tool, pki):
         rc, out, _ = gen(rpc_tool, peer.endpoint, 8, MIB, plaintext=False, extra=["--ca", pki / "ca.pem"])
     assert rc == 0, out
     assert out["msg"] == [str(8 * MIB).encode().hex()]
+
+
+def test_mtls_to_grpc_server(rpc_tool, pki):
+    creds = grpc.ssl_server_credentials([((pki / "server.key").read_bytes(), (pki / "server.pem").read_bytes())],
+                                        root_certificates=(pki / "ca.pem").read_bytes(), require_client_auth=True)
+    with GrpcPeer({M: client_stream(lambda it, ctx: str(sum(len(m) for m in it)).encode())}, tls=creds) as peer:
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 4, MIB, plaintext=False,
+                         extra=["--ca", pki / "ca.pem", "--cert", pki / "client.pem", "--key", pki / "client.key",
+                                "--repeat", "3"])
+        assert rc == 0, out
+        assert out["msg"] == [str(4 * MIB).encode().hex()] * 3
+        assert out["connections"] == ["1"]
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 1, 10, plaintext=False, extra=["--ca", pki / "ca.pem"])
+        assert status_of(out) == ERR_TLS, out
