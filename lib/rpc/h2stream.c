@@ -494,6 +494,20 @@ static void conn_close(h2_conn *c)
     free(c);
 }
 
+/* Closes an idle connection politely: GOAWAY (and TLS close_notify) if the
+ * socket takes them at once. Only for connections with no call in flight,
+ * whose queue holds whole frames. */
+static void conn_goodbye(h2_conn *c)
+{
+    if (c && !c->broken && !c->eof && c->session &&
+        nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR) == 0 &&
+        nghttp2_session_send(c->session) == 0 && conn_flush(c) == 0 && c->ssl && tu_h2_outq_empty(&c->outq)) {
+        (void)SSL_shutdown(c->ssl);
+        (void)flush_wbio(c);
+    }
+    conn_close(c);
+}
+
 static teeu_status session_start(h2_conn *c)
 {
     nghttp2_session_callbacks *cbs = NULL;
@@ -823,7 +837,7 @@ static void pool_give(tu_h2_pool *p, h2_conn *c)
         c = NULL;
     }
     pthread_mutex_unlock(&p->lock);
-    conn_close(c);
+    conn_goodbye(c);
 }
 
 teeu_status tu_h2_pool_new(const tu_h2_target *target, tu_h2_pool **out)
@@ -844,7 +858,7 @@ void tu_h2_pool_free(tu_h2_pool *p)
     if (!p)
         return;
     for (size_t i = 0; i < p->n_idle; i++)
-        conn_close(p->idle[i]);
+        conn_goodbye(p->idle[i]);
     SSL_CTX_free(p->ssl_ctx);
     pthread_mutex_destroy(&p->lock);
     free(p);

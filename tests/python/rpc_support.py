@@ -204,6 +204,8 @@ class RawH2Peer:
                     elif isinstance(ev, h2.events.DataReceived):
                         bodies[ev.stream_id] += ev.data
                         h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        self.goaways.append(ev.error_code)
                     elif isinstance(ev, h2.events.StreamEnded):
                         self.requests.append((headers.get(ev.stream_id), bodies.get(ev.stream_id)))
                         if not self._answer(conn, h2c, ev.stream_id, bodies.get(ev.stream_id, b"")):
@@ -315,6 +317,7 @@ class StreamPeer:
         self.frames = []
         self.requests = []
         self.errors = []
+        self.goaways = []  # error codes of the client's GOAWAY frames
         self.stop = threading.Event()
         self.threads = []
 
@@ -396,6 +399,8 @@ class StreamPeer:
                             except h2.exceptions.StreamClosedError:
                                 pass  # ended or reset by us: only the connection window matters
                         acts = self.on_event("data", ev.stream_id, bodies.get(ev.stream_id, b""))
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        self.goaways.append(ev.error_code)
                     elif isinstance(ev, h2.events.StreamEnded):
                         entries[ev.stream_id][1] = bytes(bodies.get(ev.stream_id, b""))
                         acts = self.on_event("end", ev.stream_id, bodies.get(ev.stream_id, b""))

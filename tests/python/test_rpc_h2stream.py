@@ -171,6 +171,23 @@ def test_graceful_goaway_finishes_call_then_reconnects(rpc_tool):
     assert peer.connections == 3
 
 
+def wait_for(cond, seconds=3.0):
+    end = time.monotonic() + seconds
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.02)
+    return cond()
+
+
+@pytest.mark.parametrize("use_tls", [False, True])
+def test_channel_free_says_goodbye(rpc_tool, pki, use_tls):
+    tls = tls_ctx(pki) if use_tls else None
+    extra = ["--ca", pki / "ca.pem"] if use_tls else []
+    with StreamPeer(on_end(), tls=tls) as peer:
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 1, 10, plaintext=not use_tls, extra=extra)
+        assert rc == 0, out
+        assert wait_for(lambda: peer.goaways == [0]), peer.goaways  # GOAWAY(NO_ERROR) on channel free
+
+
 def test_connection_reused(rpc_tool):
     with StreamPeer(on_end()) as peer:
         rc, out, _ = gen(rpc_tool, peer.endpoint, 3, 2000, extra=["--repeat", "10"])
