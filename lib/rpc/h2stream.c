@@ -67,6 +67,9 @@ struct tu_h2_pool {
     struct h2_conn *idle[H2_POOL_MAX];
     size_t n_idle;
     SSL_CTX *ssl_ctx;
+    /* The newest TLS session the server gave us: a new connection resumes
+     * it instead of a full handshake. */
+    SSL_SESSION *tls_session;
     atomic_ulong connections;
 };
 
@@ -484,6 +487,10 @@ static void conn_close(h2_conn *c)
         return;
     if (c->session)
         nghttp2_session_del(c->session);
+    /* OpenSSL marks the session of a connection freed without a shutdown as
+     * not resumable; unless TLS itself failed, the session stays good. */
+    if (c->ssl && !(c->broken && c->io_status == TEEU_ERR_TLS))
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     if (c->ssl)
         SSL_free(c->ssl); /* frees both BIOs */
     if (c->fd >= 0)
@@ -632,6 +639,21 @@ static teeu_status tcp_connect(tu_h2_pool *p, const char *method, int64_t deadli
     return TEEU_OK;
 }
 
+/* OpenSSL hands over each session (ticket) the server issues. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    h2_conn *c = SSL_get_app_data(ssl);
+    if (!c)
+        return 0;
+    tu_h2_pool *p = c->pool;
+    pthread_mutex_lock(&p->lock);
+    SSL_SESSION *old = p->tls_session;
+    p->tls_session = sess;
+    pthread_mutex_unlock(&p->lock);
+    SSL_SESSION_free(old);
+    return 1; /* we keep the reference */
+}
+
 /* The channel's TLS settings, built once: CA, client identity, TLS 1.2+. */
 static teeu_status pool_ssl_ctx(tu_h2_pool *p, SSL_CTX **out)
 {
@@ -653,6 +675,8 @@ static teeu_status pool_ssl_ctx(tu_h2_pool *p, SSL_CTX **out)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     if (t->ca_file ? SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1
                    : SSL_CTX_set_default_verify_paths(ctx) != 1) {
         tls_detail(detail, sizeof detail);
@@ -727,6 +751,11 @@ static teeu_status tls_handshake(h2_conn *c, const char *method, int64_t deadlin
     }
     SSL_set_bio(c->ssl, rbio, wbio);
     c->wbio = wbio;
+    SSL_set_app_data(c->ssl, c);
+    pthread_mutex_lock(&c->pool->lock);
+    if (c->pool->tls_session)
+        (void)SSL_set_session(c->ssl, c->pool->tls_session);
+    pthread_mutex_unlock(&c->pool->lock);
     bool ip = is_ip_literal(host);
     int ok = 1;
     if (ip) {
@@ -859,6 +888,7 @@ void tu_h2_pool_free(tu_h2_pool *p)
         return;
     for (size_t i = 0; i < p->n_idle; i++)
         conn_goodbye(p->idle[i]);
+    SSL_SESSION_free(p->tls_session);
     SSL_CTX_free(p->ssl_ctx);
     pthread_mutex_destroy(&p->lock);
     free(p);

@@ -318,6 +318,7 @@ class StreamPeer:
         self.requests = []
         self.errors = []
         self.goaways = []  # error codes of the client's GOAWAY frames
+        self.tls_resumed = []  # per TLS connection: did the client resume a session?
         self.stop = threading.Event()
         self.threads = []
 
@@ -359,6 +360,7 @@ class StreamPeer:
                 except OSError as e:
                     self.errors.append(f"tls: {e}")
                     return
+                self.tls_resumed.append(conn.session_reused)
             conn.settimeout(0.05)
             h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
             h2c.initiate_connection()

@@ -406,6 +406,17 @@ def test_tls_stream_and_reuse(rpc_tool, pki):
     assert peer.requests[0][0][":scheme"] == "https"
 
 
+def test_tls_new_connections_resume_the_session(rpc_tool, pki):
+    """The server closes after each answer: every reconnect resumes the TLS session instead of a full handshake."""
+    with StreamPeer(lambda kind, sid, body: answer() + [("close",)] if kind == "end" else None,
+                    tls=tls_ctx(pki)) as peer:
+        rc, out, _ = gen(rpc_tool, peer.endpoint, 2, 1000, plaintext=False,
+                         extra=["--ca", pki / "ca.pem", "--repeat", "3", "--pause", "500"])
+    assert rc == 0, (out, peer.errors)
+    assert out["connections"] == ["3"]
+    assert peer.tls_resumed == [False, True, True]
+
+
 @pytest.mark.parametrize("ca", ["otherca.pem", None])
 def test_tls_untrusted_server(rpc_tool, pki, ca):
     with StreamPeer(on_end(), tls=tls_ctx(pki)) as peer:
