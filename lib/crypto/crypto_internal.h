@@ -198,6 +198,14 @@ teeu_status tu_stream_seal_init(const uint8_t key[TU_STREAM_KEY_LEN], const uint
  * (ciphertext then tag) to out; out may equal in (in place).
  */
 teeu_status tu_stream_seal_segment(tu_stream *s, const uint8_t *in, size_t in_len, bool final, uint8_t *out);
+/**
+ * Seals the concatenation a || b as the next segment, as if it were one
+ * buffer (a put seals the .npy header and the caller's array data without
+ * gathering them first). out receives a_len + b_len + TU_GCM_TAG_LEN bytes;
+ * a may equal out (in place), b must not overlap out.
+ */
+teeu_status tu_stream_seal_segment2(tu_stream *s, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                                    bool final, uint8_t *out);
 /** Starts opening a stream from its header (validated here). */
 teeu_status tu_stream_open_init(const uint8_t key[TU_STREAM_KEY_LEN], const uint8_t *aad, size_t aad_len,
                                 const uint8_t header[TU_STREAM_HEADER_LEN], tu_stream **out);

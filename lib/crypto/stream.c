@@ -198,17 +198,21 @@ static int tu_stream_start_segment(tu_stream *s, bool final)
            tu_evp_update(s->ctx, NULL, s->aad, s->aad_len);
 }
 
-teeu_status tu_stream_seal_segment(tu_stream *s, const uint8_t *in, size_t in_len, bool final, uint8_t *out)
+teeu_status tu_stream_seal_segment2(tu_stream *s, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                                    bool final, uint8_t *out)
 {
-    if (s == NULL || out == NULL || (in == NULL && in_len > 0))
+    size_t in_len = 0;
+    if (s == NULL || out == NULL || (a == NULL && a_len > 0) || (b == NULL && b_len > 0))
         return tu_error(TEEU_ERR_INVALID_ARGUMENT, "stream seal: NULL argument");
+    if (tu_add_overflows(a_len, b_len, &in_len))
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "stream seal: segment length overflows");
     teeu_status st = tu_stream_admit(s, true, in_len, final);
     if (st != TEEU_OK)
         return st;
     uint8_t fin[16];
     int outl = 0;
-    int ok = tu_stream_start_segment(s, final) && tu_evp_update(s->ctx, out, in, in_len) &&
-             EVP_EncryptFinal_ex(s->ctx, fin, &outl) == 1 &&
+    int ok = tu_stream_start_segment(s, final) && tu_evp_update(s->ctx, out, a, a_len) &&
+             tu_evp_update(s->ctx, out + a_len, b, b_len) && EVP_EncryptFinal_ex(s->ctx, fin, &outl) == 1 &&
              EVP_CIPHER_CTX_ctrl(s->ctx, EVP_CTRL_AEAD_GET_TAG, TU_GCM_TAG_LEN, out + in_len) == 1;
     if (!ok) {
         ERR_clear_error();
@@ -220,6 +224,11 @@ teeu_status tu_stream_seal_segment(tu_stream *s, const uint8_t *in, size_t in_le
     s->next_index++;
     s->done = final;
     return TEEU_OK;
+}
+
+teeu_status tu_stream_seal_segment(tu_stream *s, const uint8_t *in, size_t in_len, bool final, uint8_t *out)
+{
+    return tu_stream_seal_segment2(s, in, in_len, NULL, 0, final, out);
 }
 
 teeu_status tu_stream_open_segment(tu_stream *s, const uint8_t *in, size_t in_len, bool final, uint8_t *out)

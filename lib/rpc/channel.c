@@ -1,5 +1,6 @@
 /*
- * gRPC transport on libcurl's HTTP/2.
+ * gRPC transport on libcurl's HTTP/2 (unary and server-streaming calls;
+ * calls with a request producer run on nghttp2 directly, h2stream.c).
  *
  * A channel owns a pool of easy handles guarded by a mutex. An easy handle
  * keeps its connection open after a call, so a single-threaded user makes
@@ -26,13 +27,10 @@
 #include "rpc/rpc_internal.h"
 
 #define TU_RPC_POOL_MAX 8
-#define TU_RPC_GRPC_MESSAGE_MAX 512
 #define TU_RPC_DEFAULT_TIMEOUT_MS 30000u
 #define TU_RPC_DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define TU_RPC_DEFAULT_RETRIES 2u
 #define TU_RPC_DEFAULT_BACKOFF_MS 100u
-/* Bytes of a non-gRPC (error page) body we are willing to read and drop. */
-#define TU_RPC_DISCARD_MAX (64u << 10)
 
 /* A pooled easy handle and what we know of its cached connection. */
 typedef struct tu_rpc_handle {
@@ -64,6 +62,8 @@ struct tu_rpc_channel {
     CURLSH *share;
     pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
     atomic_ulong connections;
+    /* Idle nghttp2 connections of client-streaming calls. */
+    tu_h2_pool *h2;
 };
 
 /* ---- process-wide libcurl initialisation --------------------------------- */
@@ -157,6 +157,7 @@ static void channel_destroy(tu_rpc_channel *ch, bool locks_ready)
 {
     for (size_t i = 0; i < ch->n_idle; i++)
         curl_easy_cleanup(ch->idle[i].h);
+    tu_h2_pool_free(ch->h2);
     if (ch->share)
         curl_share_cleanup(ch->share);
     if (locks_ready) {
@@ -231,6 +232,19 @@ teeu_status tu_rpc_channel_new(const tu_rpc_options *opts, tu_rpc_channel **out)
     curl_share_setopt(ch->share, CURLSHOPT_USERDATA, ch);
     curl_share_setopt(ch->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(ch->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    tu_h2_target target = {
+        .endpoint = ch->endpoint,
+        .plaintext = ch->plaintext,
+        .ca_file = ch->ca_file,
+        .cert_file = ch->cert_file,
+        .key_file = ch->key_file,
+        .connect_timeout_ms = ch->connect_timeout_ms,
+    };
+    st = tu_h2_pool_new(&target, &ch->h2);
+    if (st != TEEU_OK) {
+        channel_destroy(ch, true);
+        return st;
+    }
     *out = ch;
     return TEEU_OK;
 }
@@ -253,7 +267,7 @@ bool tu_rpc_channel_plaintext(const tu_rpc_channel *ch)
 
 unsigned long tu_rpc_channel_connections(const tu_rpc_channel *ch)
 {
-    return atomic_load(&((tu_rpc_channel *)ch)->connections);
+    return atomic_load(&((tu_rpc_channel *)ch)->connections) + tu_h2_pool_connections(ch->h2);
 }
 
 /* Takes a pooled handle (every option is set again by the call) or makes one. */
@@ -360,13 +374,7 @@ typedef struct call_ctx {
     /* response side */
     tu_grpc_msg_fn consume;
     void *consume_ctx;
-    tu_grpc_deframer deframer;
-    long http_status;
-    bool grpc_content_type;
-    size_t discarded;
-    bool have_grpc_status;
-    int grpc_status;
-    char grpc_message[TU_RPC_GRPC_MESSAGE_MAX];
+    tu_grpc_answer resp;
 
     /* the first error raised inside a callback (its message is already set) */
     teeu_status cb_status;
@@ -433,28 +441,12 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (c->cb_status != TEEU_OK)
         return 0;
-    if (c->http_status != 200 || !c->grpc_content_type) {
-        /* Not a gRPC body (an error page of a proxy or plain HTTP server):
-         * drop a bounded amount; the outcome comes from the status. */
-        c->discarded += n;
-        if (c->discarded > TU_RPC_DISCARD_MAX) {
-            c->cb_status = tu_error(TEEU_ERR_PROTOCOL, "non-gRPC response body longer than %u bytes",
-                                    TU_RPC_DISCARD_MAX);
-            return 0;
-        }
-        return n;
-    }
-    teeu_status st = tu_grpc_deframer_feed(&c->deframer, (const uint8_t *)ptr, n);
+    teeu_status st = tu_grpc_answer_body(&c->resp, (const uint8_t *)ptr, n);
     if (st != TEEU_OK) {
         c->cb_status = st;
         return 0;
     }
     return n;
-}
-
-static bool header_is(const char *line, size_t name_len, const char *name)
-{
-    return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
 }
 
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
@@ -469,7 +461,7 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
             for (const char *p = sp + 1; p < buf + n && *p >= '0' && *p <= '9' && code < 1000; p++)
                 code = code * 10 + (*p - '0');
         }
-        c->http_status = code;
+        c->resp.http_status = code;
         return n;
     }
     const char *colon = memchr(buf, ':', n);
@@ -482,32 +474,15 @@ static size_t header_cb(char *buf, size_t size, size_t nitems, void *ud)
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    size_t vlen = (size_t)(end - v);
-    if (header_is(buf, name_len, "content-type")) {
-        static const char grpc_ct[] = "application/grpc";
-        c->grpc_content_type =
-            vlen >= sizeof grpc_ct - 1 && strncasecmp(v, grpc_ct, sizeof grpc_ct - 1) == 0 &&
-            (vlen == sizeof grpc_ct - 1 || v[sizeof grpc_ct - 1] == '+' || v[sizeof grpc_ct - 1] == ';');
-    } else if (header_is(buf, name_len, "grpc-status")) {
-        int code = 0;
-        if (tu_grpc_status_parse(v, vlen, &code)) {
-            c->have_grpc_status = true;
-            c->grpc_status = code;
-        } else {
-            /* A malformed status is no status: the call fails as protocol error. */
-            c->have_grpc_status = false;
-        }
-    } else if (header_is(buf, name_len, "grpc-message")) {
-        tu_grpc_message_decode(v, vlen, c->grpc_message, sizeof c->grpc_message);
-    }
+    /* (HTTP/2 pseudo-headers never reach here: the status line stands for :status.) */
+    if (name_len > 0)
+        tu_grpc_answer_header(&c->resp, buf, name_len, v, (size_t)(end - v));
     return n;
 }
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tu_rpc_now_ms();
 }
 
 static void sleep_ms(uint32_t ms)
@@ -554,7 +529,7 @@ static bool mentions_tls(const char *msg)
  */
 static bool dropped_after_handshake(const call_ctx *c, CURLcode rc, long new_connections)
 {
-    if (c->ch->plaintext || new_connections <= 0 || c->http_status != 0)
+    if (c->ch->plaintext || new_connections <= 0 || c->resp.http_status != 0)
         return false;
     switch (rc) {
     case CURLE_HTTP2_STREAM:
@@ -604,7 +579,7 @@ static teeu_status map_curl_error(const call_ctx *c, CURLcode rc, long new_conne
                         "TLS with %s failed (gRPC %s): %s; check the CA file, the server certificate and the "
                         "client certificate/key",
                         ch->endpoint, c->method, detail);
-    if (rc == CURLE_HTTP2_STREAM && c->http_status == 0)
+    if (rc == CURLE_HTTP2_STREAM && c->resp.http_status == 0)
         return tu_error(TEEU_ERR_PROTOCOL,
                         "gRPC %s to %s: the server reset the call before any answer arrived (%s); servers do this "
                         "after an early error such as UNIMPLEMENTED, whose status libcurl before 8.0 may drop: "
@@ -724,29 +699,7 @@ static teeu_status call_outcome(call_ctx *c, CURL *h)
         return tu_error(TEEU_ERR_PROTOCOL,
                         "gRPC %s to %s: the server did not speak HTTP/2 (check that it is a gRPC server%s)",
                         c->method, ch->endpoint, ch->plaintext ? " accepting plain-text h2c" : " offering h2 by ALPN");
-    if (c->have_grpc_status && c->grpc_status != TU_GRPC_OK)
-        return tu_error(tu_grpc_code_status(c->grpc_status), "gRPC %s to %s: server answered %s (%d): %s",
-                        c->method, ch->endpoint, tu_grpc_code_name(c->grpc_status), c->grpc_status,
-                        c->grpc_message[0] ? c->grpc_message : "(no message)");
-    if (!c->have_grpc_status) {
-        if (c->http_status != 200) {
-            int code = tu_grpc_code_from_http(c->http_status);
-            return tu_error(tu_grpc_code_status(code), "gRPC %s to %s: HTTP status %ld without gRPC status (%s)",
-                            c->method, ch->endpoint, c->http_status, tu_grpc_code_name(code));
-        }
-        return tu_error(TEEU_ERR_PROTOCOL,
-                        "gRPC %s to %s: the response ended without a valid grpc-status trailer (is it a gRPC "
-                        "server?)",
-                        c->method, ch->endpoint);
-    }
-    if (c->http_status != 200 || !c->grpc_content_type)
-        return tu_error(TEEU_ERR_PROTOCOL,
-                        "gRPC %s to %s: reported success with HTTP status %ld and a non-gRPC content-type",
-                        c->method, ch->endpoint, c->http_status);
-    teeu_status st = tu_grpc_deframer_finish(&c->deframer);
-    if (st != TEEU_OK)
-        return tu_error_context(st, "gRPC %s to %s", c->method, ch->endpoint);
-    return TEEU_OK;
+    return tu_grpc_answer_outcome(&c->resp, c->method, ch->endpoint);
 }
 
 static teeu_status deliver(void *ud, const uint8_t *msg, size_t len)
@@ -792,7 +745,7 @@ static teeu_status call_once(call_ctx *c, int64_t remaining_ms, bool retry_unava
                       c->ch->endpoint);
     } else if (c->cb_status != TEEU_OK) {
         st = tu_error_context(c->cb_status, "gRPC %s to %s", c->method, c->ch->endpoint);
-    } else if (rc != CURLE_OK && !(c->have_grpc_status && c->grpc_status != TU_GRPC_OK)) {
+    } else if (rc != CURLE_OK && !tu_grpc_answer_failed(&c->resp)) {
         /* (A server that fails a call early may reset the stream after its
          * trailers-only answer; libcurl 7.88 reports that reset as an
          * error, but the call's outcome is the status it already sent.) */
@@ -801,12 +754,12 @@ static teeu_status call_once(call_ctx *c, int64_t remaining_ms, bool retry_unava
          * connection with a framing error before any answer; a call that is
          * safe to repeat then goes again (libcurl drops that connection). */
         bool reused_h2_broke = (rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM) && connects == 0 &&
-                               c->deframer.messages == 0 && retry_unavailable;
+                               c->resp.deframer.messages == 0 && retry_unavailable;
         *retryable = ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) && !c->producer_started) ||
                      reused_h2_broke;
     } else {
         st = call_outcome(c, hd.h);
-        *retryable = st == TEEU_ERR_RPC_UNAVAILABLE && retry_unavailable && c->deframer.messages == 0;
+        *retryable = st == TEEU_ERR_RPC_UNAVAILABLE && retry_unavailable && c->resp.deframer.messages == 0;
     }
     curl_slist_free_all(headers);
     pool_give(c->ch, &hd);
@@ -818,16 +771,9 @@ static void call_reset(call_ctx *c)
     c->producer_started = false;
     c->produce_done = false;
     c->have_cur = false;
-    c->http_status = 0;
-    c->grpc_content_type = false;
-    c->discarded = 0;
-    c->have_grpc_status = false;
-    c->grpc_status = 0;
-    c->grpc_message[0] = '\0';
     c->cb_status = TEEU_OK;
     c->curl_err[0] = '\0';
-    tu_grpc_deframer_free(&c->deframer);
-    tu_grpc_deframer_init(&c->deframer, c->ch->max_message, deliver, c);
+    tu_grpc_answer_reset(&c->resp);
 }
 
 /*
@@ -855,7 +801,7 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
     c.produce_ctx = produce_ctx;
     c.consume = consume;
     c.consume_ctx = consume_ctx;
-    tu_grpc_deframer_init(&c.deframer, ch->max_message, deliver, &c);
+    tu_grpc_answer_init(&c.resp, ch->max_message, deliver, &c);
 
     teeu_status st = TEEU_OK;
     bool redone = false;
@@ -869,7 +815,15 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
         }
         bool retryable = false;
         bool redo = false;
-        st = call_once(&c, remaining, retry_unavailable, &retryable, &redo);
+        if (produce) {
+            /* Client streaming runs on nghttp2 directly (h2stream.c): large
+             * DATA frames, many per system call, messages never copied. */
+            tu_h2_call hc = {.method = method, .produce = produce, .produce_ctx = produce_ctx, .resp = &c.resp};
+            st = tu_h2_call_run(ch->h2, &hc, deadline, retry_unavailable, &retryable, &redo);
+            c.producer_started = c.producer_started || hc.producer_started;
+        } else {
+            st = call_once(&c, remaining, retry_unavailable, &retryable, &redo);
+        }
         bool replayable = c.body || !c.producer_started;
         if (redo && !redone && replayable) {
             /* Not an attempt: the request reached no gRPC server. */
@@ -890,7 +844,7 @@ static teeu_status call_impl(tu_rpc_channel *ch, const char *method, tu_rpc_prod
         sleep_ms((uint32_t)backoff);
         call_reset(&c);
     }
-    tu_grpc_deframer_free(&c.deframer);
+    tu_grpc_answer_free(&c.resp);
     if (st == TEEU_OK)
         tu_error_clear();
     return st;

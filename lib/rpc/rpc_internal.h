@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -115,6 +116,67 @@ teeu_status tu_grpc_code_status(int code);
 const char *tu_grpc_code_name(int code);
 /** The gRPC code that an HTTP status implies when grpc-status is missing. */
 int tu_grpc_code_from_http(long http_status);
+
+/* ---- a gRPC response as it arrives (pure; grpc_answer.c) ------------------- */
+
+/** grpc-message bytes kept (including the NUL). */
+#define TU_RPC_GRPC_MESSAGE_MAX 512
+/** Bytes of a non-gRPC (error page) body read and dropped at most. */
+#define TU_RPC_DISCARD_MAX (64u << 10)
+
+/**
+ * What a call learned from its response: HTTP status, content-type,
+ * grpc-status/grpc-message (from the headers of a trailers-only answer or
+ * the trailers) and the body through a deframer. Both transports fill it;
+ * tu_grpc_answer_outcome turns it into the call's result, so the two map
+ * answers identically.
+ */
+typedef struct tu_grpc_answer {
+    long http_status;
+    bool grpc_content_type;
+    size_t discarded;
+    bool have_grpc_status;
+    int grpc_status;
+    char grpc_message[TU_RPC_GRPC_MESSAGE_MAX];
+    tu_grpc_deframer deframer;
+} tu_grpc_answer;
+
+void tu_grpc_answer_init(tu_grpc_answer *r, size_t max_message, tu_grpc_msg_fn on_msg, void *ctx);
+/** Forgets everything received (for a new attempt); keeps bound and callback. */
+void tu_grpc_answer_reset(tu_grpc_answer *r);
+void tu_grpc_answer_free(tu_grpc_answer *r);
+/** True if value is "application/grpc" or "application/grpc+x" / ";params". */
+bool tu_grpc_content_type_ok(const char *v, size_t len);
+/**
+ * One response header or trailer field (name in lower case as HTTP/2 sends
+ * it; compared case-insensitively): ":status", "content-type",
+ * "grpc-status" (a malformed value clears the status), "grpc-message".
+ * Other fields are ignored.
+ */
+void tu_grpc_answer_header(tu_grpc_answer *r, const char *name, size_t name_len, const char *value,
+                             size_t value_len);
+/**
+ * Body bytes: deframed when the answer is a 200 gRPC one, otherwise dropped
+ * up to TU_RPC_DISCARD_MAX (an error page; the outcome comes from the status).
+ */
+teeu_status tu_grpc_answer_body(tu_grpc_answer *r, const uint8_t *data, size_t len) TU_NODISCARD;
+/** True once a grpc-status other than OK arrived. */
+bool tu_grpc_answer_failed(const tu_grpc_answer *r);
+/**
+ * The result of a complete HTTP/2 response: the server's gRPC status
+ * (TEEU_ERR_RPC_*), the HTTP mapping when grpc-status is missing, or
+ * TEEU_ERR_PROTOCOL for an answer that is not valid gRPC; messages name
+ * method and endpoint.
+ */
+teeu_status tu_grpc_answer_outcome(const tu_grpc_answer *r, const char *method, const char *endpoint) TU_NODISCARD;
+
+/**
+ * Splits a checked endpoint "host:port" / "[v6]:port" into host (without
+ * brackets) and port. TEEU_ERR_CONFIG if it does not fit the buffers or is
+ * malformed.
+ */
+teeu_status tu_rpc_endpoint_split(const char *endpoint, char *host, size_t host_cap, char *port,
+                                  size_t port_cap) TU_NODISCARD;
 
 /* ---- channel ---------------------------------------------------------------- */
 
@@ -212,5 +274,103 @@ teeu_status tu_rpc_client_stream(tu_rpc_channel *ch, const char *method, tu_rpc_
 teeu_status tu_rpc_unary_pb(tu_rpc_channel *ch, const char *method, const ProtobufCMessage *req,
                             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                             const tu_rpc_call_opts *opts) TU_NODISCARD;
+
+/* ---- HTTP/2 output queue (pure; h2_outq.c) ------------------------------------ */
+
+/*
+ * Bytes waiting for the socket, in order: small pieces (frame headers,
+ * control frames, gRPC prefixes) copied into an arena, and references to
+ * the caller's message bytes, which are sent without a copy. A reference
+ * must stay valid until the queue has written it (tu_h2_outq_empty).
+ */
+typedef struct tu_h2_outq_item {
+    const uint8_t *ext; /* referenced bytes, or NULL: arena bytes at off */
+    size_t off;
+    size_t len;
+} tu_h2_outq_item;
+
+typedef struct tu_h2_outq {
+    tu_h2_outq_item *items;
+    size_t n, cap;
+    size_t head;      /* first item not completely written */
+    size_t head_done; /* bytes of items[head] already written */
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    size_t pending;   /* bytes not yet written */
+} tu_h2_outq;
+
+/** Appends a copy of len bytes. */
+teeu_status tu_h2_outq_copy(tu_h2_outq *q, const void *data, size_t len) TU_NODISCARD;
+/** Appends a reference to len bytes (no copy). */
+teeu_status tu_h2_outq_ref(tu_h2_outq *q, const void *data, size_t len) TU_NODISCARD;
+/**
+ * Fills up to max_iov iovecs (struct iovec) with the unwritten bytes from
+ * the front, at most max_bytes in all; returns the count.
+ */
+size_t tu_h2_outq_iov(const tu_h2_outq *q, struct iovec *iov, size_t max_iov, size_t max_bytes);
+/** Marks n bytes from the front as written (n <= pending); empties the arena at the end. */
+void tu_h2_outq_consume(tu_h2_outq *q, size_t n);
+bool tu_h2_outq_empty(const tu_h2_outq *q);
+/** Drops everything (references included). */
+void tu_h2_outq_clear(tu_h2_outq *q);
+void tu_h2_outq_free(tu_h2_outq *q);
+
+/**
+ * Length of the next DATA frame payload: as large as the peer allows (its
+ * SETTINGS_MAX_FRAME_SIZE and flow-control windows), never more than want.
+ */
+size_t tu_h2_data_frame_len(size_t want, int32_t session_window, int32_t stream_window, uint32_t max_frame);
+
+/* ---- client-streaming calls on nghttp2 (h2stream.c) ------------------------ */
+
+/*
+ * libcurl 7.88 writes one 16 KiB DATA frame per send() however large the
+ * upload buffer, which made a 256 MiB put cost far more CPU than its
+ * encryption. Calls with a request producer therefore run on this transport:
+ * nghttp2's client session with DATA frames as large as the peer allows,
+ * sent without copying the messages and many frames per writev()/SSL_write.
+ */
+
+/** Where and how to connect (the strings belong to the channel). */
+typedef struct tu_h2_target {
+    const char *endpoint;
+    bool plaintext;
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+    uint32_t connect_timeout_ms;
+} tu_h2_target;
+
+/** A channel's idle nghttp2 connections (thread-safe). */
+typedef struct tu_h2_pool tu_h2_pool;
+
+teeu_status tu_h2_pool_new(const tu_h2_target *target, tu_h2_pool **out) TU_NODISCARD;
+/** Closes the idle connections. NULL is fine. */
+void tu_h2_pool_free(tu_h2_pool *p);
+/** TCP connections this pool opened. */
+unsigned long tu_h2_pool_connections(const tu_h2_pool *p);
+
+/** One client-streaming call attempt; resp is reset by the caller between attempts. */
+typedef struct tu_h2_call {
+    const char *method;
+    tu_rpc_produce_fn produce;
+    void *produce_ctx;
+    tu_grpc_answer *resp;
+    /* set by the attempt */
+    bool producer_started;
+} tu_h2_call;
+
+/**
+ * Runs one attempt until deadline_ms (CLOCK_MONOTONIC milliseconds).
+ * *retryable: repeating is safe and useful (a failed connect; with
+ * retry_unavailable also UNAVAILABLE or a reused connection that broke
+ * before any answer). *redo: a reused connection was found dead before the
+ * request left; repeat at once (not counted as a retry).
+ */
+teeu_status tu_h2_call_run(tu_h2_pool *p, tu_h2_call *c, int64_t deadline_ms, bool retry_unavailable,
+                           bool *retryable, bool *redo) TU_NODISCARD;
+
+/** CLOCK_MONOTONIC in milliseconds. */
+int64_t tu_rpc_now_ms(void);
 
 #endif /* TEEU_RPC_INTERNAL_H */

@@ -37,11 +37,79 @@
 #define GRPC_PREFIX_LEN 5
 #define MAX_PATH_LEN 256
 #define OUTPUT_HIGH_WATER (1u << 20)
-#define STREAM_WINDOW (1 << 20)
-#define CONN_WINDOW (8 << 20)
+/*
+ * Receive side, sized for large uploads on one connection: DATA frames of
+ * up to MAX_FRAME bytes (peers that honour SETTINGS_MAX_FRAME_SIZE send
+ * fewer, larger frames; others keep 16 KiB), STREAM_WINDOW bytes in flight
+ * per stream (a few frames, so a sender never waits for every
+ * WINDOW_UPDATE) and CONN_WINDOW per connection (a stream whose handler is
+ * behind holds at most STREAM_WINDOW of it). An incremental call buffers at
+ * most TU_GRPC_CALL_IN_HIGH + STREAM_WINDOW + one partial message, plus up
+ * to TU_GRPC_CALL_IN_HIGH of consumed buffers kept for reuse.
+ */
+#define MAX_FRAME (1 << 20)
+#define STREAM_WINDOW (4 << 20)
+#define CONN_WINDOW (16 << 20)
+/*
+ * libevent 2.1 reads a socket 4 KiB per wakeup (EVBUFFER_MAX_READ), with
+ * an ioctl(FIONREAD) each: for plain h2c the read callback then reads the
+ * rest itself with recv() into one RECV_CHUNK buffer of the loop thread,
+ * up to RECV_BUDGET bytes or RECV_MAX_CALLS calls per wakeup (fairness
+ * between connections).
+ */
+#define RECV_CHUNK (1u << 20)
+#define RECV_BUDGET ((size_t)8 << 20)
+#define RECV_MAX_CALLS 64
+/*
+ * Within DATA frames of at least DIRECT_MIN bytes (a client sending large
+ * frames), a payload that continues an incremental call's message is
+ * received straight into the message: the frame header and the 5-byte
+ * gRPC prefix are read on their own first (frame_track says where they
+ * are), so the body never passes through the read buffer.
+ */
+#define DIRECT_MIN (64u << 10)
+#define FRAME_HD_LEN 9
+/*
+ * An incremental call's message is allocated at its announced size up to
+ * MSG_PREALLOC (a whole segment, filled in place), and grown as bytes
+ * arrive past that, so a prefix announcing a large message reserves no more
+ * than MSG_PREALLOC until the bytes come.
+ */
+#define MSG_PREALLOC ((size_t)4 << 20)
+/* Consumed messages at least this large are kept for reuse (call_release_held). */
+#define SPARE_MIN ((size_t)64 << 10)
 
 typedef struct conn conn;
 typedef struct job job;
+
+/*
+ * One complete request message of an incremental call, assembled once from
+ * the DATA bytes and then handed over by reference: the loop thread fills
+ * it, the call's queue holds it, and tu_grpc_call_recv lends `data` to the
+ * handler.
+ */
+typedef struct call_msg {
+    struct call_msg *next;
+    size_t cap;          /* bytes allocated for data */
+    size_t len;          /* message bytes (without the 5-byte prefix) */
+    size_t filled;       /* bytes received so far (loop thread, while assembling) */
+    uint8_t data[];
+} call_msg;
+
+/* Messages completed by one DATA chunk, queued together. */
+typedef struct msg_list {
+    call_msg *head, *tail;
+    size_t bytes;        /* with their 5-byte prefixes */
+} msg_list;
+
+static void call_msgs_free(call_msg *m)
+{
+    while (m) {
+        call_msg *next = m->next;
+        free(m);
+        m = next;
+    }
+}
 
 /* A method of either kind. */
 typedef struct method_entry {
@@ -61,8 +129,12 @@ typedef struct stream {
     bool too_large;      /* request body exceeded its bound: already refused */
     bool dispatched;     /* a job runs (or ran) for it */
     bool answered;
-    tu_buf in;           /* raw DATA bytes (gRPC frames); for an incremental call the partial message */
+    tu_buf in;           /* raw DATA bytes (gRPC frames) of a collected call */
     tu_grpc_call *call;  /* incremental call, or NULL */
+    /* incremental call: the message being received (prefix, then body) */
+    uint8_t pfx[GRPC_PREFIX_LEN];
+    size_t pfx_len;
+    call_msg *asm_msg;
     /* response body (framed messages) served by the data provider */
     uint8_t *out;
     size_t out_len, out_off;
@@ -71,8 +143,25 @@ typedef struct stream {
     struct stream *prev, *next;
 } stream;
 
+/*
+ * Where the bytes handed to nghttp2 stand in the client's frame sequence
+ * (plain h2c; loop thread). It only chooses where the next recv() goes:
+ * every byte still reaches nghttp2 in order, so a wrong guess costs a copy,
+ * never correctness.
+ */
+typedef struct frame_track {
+    uint32_t preface_left;    /* client connection preface bytes still to come */
+    uint8_t hd[FRAME_HD_LEN]; /* a frame header being received */
+    uint8_t hd_len;
+    uint32_t payload_left;    /* of the current frame */
+    uint8_t type, flags;
+    int32_t stream_id;
+    bool bulk;                /* the last DATA frame was at least DIRECT_MIN bytes */
+} frame_track;
+
 struct conn {
     tu_grpc_server *srv;
+    frame_track tr;
     struct bufferevent *bev;
     nghttp2_session *session;
     char peer[64];
@@ -124,12 +213,14 @@ struct tu_grpc_call {
     const char *peer_subject;
     tu_grpc_response *resp;       /* the job's */
     size_t max_message;
-    tu_buf cur;                   /* the message the handler holds (worker only) */
+    call_msg *held;               /* the message the handler holds (worker only) */
     bool headers_sent;            /* loop only */
     /* guarded by mu */
-    tu_buf in;                    /* complete framed request messages */
-    size_t in_off;
-    size_t queued;                /* bytes in `in` past in_off */
+    call_msg *q_head, *q_tail;    /* complete request messages, in order */
+    call_msg *spares;             /* consumed messages the loop reuses for the next ones (no
+                                     malloc, no fresh pages per message) */
+    size_t spare_bytes;           /* their capacity, at most TU_GRPC_CALL_IN_HIGH */
+    size_t queued;                /* their bytes, counted with their 5-byte prefixes */
     size_t deferred;              /* received bytes not yet given back as window */
     size_t to_consume;            /* bytes the loop should give back */
     bool eof;
@@ -158,6 +249,7 @@ struct tu_grpc_server {
     size_t in_flight;    /* jobs queued or running (loop thread count) */
     size_t buffered;     /* request bytes held by streams and jobs (loop thread) */
     bool stopping;
+    uint8_t *rbuf;       /* RECV_CHUNK bytes for plain h2c reads (loop thread), allocated on first use */
 
     pthread_mutex_t lock;     /* guards queue, done, quit */
     pthread_cond_t cond;
@@ -272,8 +364,9 @@ static void call_unref(tu_grpc_call *call)
         return;
     pthread_mutex_destroy(&call->mu);
     pthread_cond_destroy(&call->cv);
-    tu_buf_free(&call->cur);
-    tu_buf_free(&call->in);
+    free(call->held);
+    call_msgs_free(call->spares);
+    call_msgs_free(call->q_head);
     tu_buf_free(&call->out);
     free(call->error);
     free(call->message);
@@ -302,6 +395,7 @@ static void stream_drop_input(stream *s)
 static void stream_free(stream *s)
 {
     stream_drop_input(s);
+    free(s->asm_msg);
     if (s->call) {
         call_fail(s->call, "the call was cancelled (client reset or connection closed)");
         call_unref(s->call);
@@ -634,8 +728,12 @@ static void call_finish(conn *c, job *j)
     size_t give_back = call->deferred + call->to_consume;
     call->deferred = call->to_consume = 0;
     /* Whatever the client still sends is dropped (on_data_chunk). */
-    tu_buf_free(&call->in);
-    call->in_off = call->queued = 0;
+    call_msgs_free(call->q_head);
+    call->q_head = call->q_tail = NULL;
+    call->queued = 0;
+    call_msgs_free(call->spares);
+    call->spares = NULL;
+    call->spare_bytes = 0;
     bool has_out = call->out.len > call->out_off;
     pthread_mutex_unlock(&call->mu);
     if (c->closed)
@@ -728,44 +826,56 @@ static void call_wait(tu_grpc_call *call, bool timed, const struct timespec *dea
     }
 }
 
+/*
+ * Worker: the message lent by the previous recv is released: kept for reuse
+ * while the spares hold at most TU_GRPC_CALL_IN_HIGH bytes (memory the
+ * call's queue could hold anyway), else freed. Small messages are simply
+ * freed (malloc serves them cheaply), which also bounds the list's length.
+ */
+static void call_release_held(tu_grpc_call *call)
+{
+    call_msg *m = call->held;
+    call->held = NULL;
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&call->mu);
+    if (!call->finished && call->error == NULL && m->cap >= SPARE_MIN &&
+        m->cap <= TU_GRPC_CALL_IN_HIGH - call->spare_bytes) {
+        m->next = call->spares;
+        call->spares = m;
+        call->spare_bytes += m->cap;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&call->mu);
+    free(m);
+}
+
 int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
 {
+    call_release_held(call);
     struct timespec deadline;
     bool timed = call_deadline(call, &deadline);
     pthread_mutex_lock(&call->mu);
-    size_t mlen = 0;
     for (;;) {
         if (call->error) {
             tu_error(TEEU_ERR_RPC_CANCELLED, "%s", call->error);
             pthread_mutex_unlock(&call->mu);
             return -1;
         }
-        if (call->queued >= GRPC_PREFIX_LEN) {
-            const uint8_t *p = call->in.data + call->in_off;
-            mlen = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+        if (call->q_head != NULL)
             break; /* the loop queues complete messages only */
-        }
         if (call->eof) {
             pthread_mutex_unlock(&call->mu);
             return 0;
         }
         call_wait(call, timed, &deadline, "no request message");
     }
-    call->cur.len = 0;
-    if (tu_buf_append(&call->cur, call->in.data + call->in_off + GRPC_PREFIX_LEN, mlen) != TEEU_OK) {
-        pthread_mutex_unlock(&call->mu);
-        return -1;
-    }
-    call->in_off += GRPC_PREFIX_LEN + mlen;
-    call->queued -= GRPC_PREFIX_LEN + mlen;
-    if (call->queued == 0) {
-        call->in.len = 0;
-        call->in_off = 0;
-    } else if (call->in_off * 2 >= call->in.len) {
-        memmove(call->in.data, call->in.data + call->in_off, call->queued);
-        call->in.len = call->queued;
-        call->in_off = 0;
-    }
+    call_msg *m = call->q_head;
+    call->q_head = m->next;
+    if (call->q_head == NULL)
+        call->q_tail = NULL;
+    m->next = NULL;
+    call->queued -= GRPC_PREFIX_LEN + m->len;
     bool wake = false;
     if (call->deferred > 0 && call->queued <= TU_GRPC_CALL_IN_HIGH) {
         call->to_consume += call->deferred;
@@ -775,8 +885,9 @@ int tu_grpc_call_recv(tu_grpc_call *call, tu_grpc_msg *msg)
     pthread_mutex_unlock(&call->mu);
     if (wake)
         event_active(call->srv->wake_ev, EV_READ, 0);
-    msg->data = call->cur.data;
-    msg->len = mlen;
+    call->held = m;
+    msg->data = m->data;
+    msg->len = m->len;
     return 1;
 }
 
@@ -1068,9 +1179,118 @@ static size_t stream_limit(const conn *c, const stream *s)
     return c->srv->cfg.max_message + GRPC_PREFIX_LEN;
 }
 
+/* Checks a gRPC message prefix; NULL, or why the message is refused. */
+static const char *check_prefix(const uint8_t *p, size_t max_message, size_t *mlen)
+{
+    *mlen = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
+    if (p[0] == 1)
+        return "compressed gRPC messages are not supported (send identity encoding)";
+    if (p[0] != 0)
+        return "invalid gRPC message flag byte";
+    if (*mlen > max_message)
+        return "request message exceeds the server's maximum message size";
+    return NULL;
+}
+
 /*
- * DATA of an incremental call: complete messages go to the handler's queue;
- * the window is given back at once unless the handler is behind.
+ * Loop thread: room for a message of mlen bytes (up to MSG_PREALLOC of it;
+ * call_assemble grows it), a spare of the call when one is large enough.
+ * mlen <= max_message <= 1 GiB: no overflow.
+ */
+static call_msg *call_msg_alloc(tu_grpc_call *call, size_t mlen)
+{
+    size_t want = mlen < MSG_PREALLOC ? mlen : MSG_PREALLOC;
+    pthread_mutex_lock(&call->mu);
+    call_msg *m = call->spares;
+    if (m != NULL) {
+        call->spares = m->next;
+        call->spare_bytes -= m->cap;
+    }
+    pthread_mutex_unlock(&call->mu);
+    if (m != NULL && m->cap >= want)
+        return m;
+    free(m);
+    m = malloc(sizeof *m + want);
+    if (m != NULL)
+        m->cap = want;
+    return m;
+}
+
+/* Makes room for `need` bytes of s's message (need <= its length): doubling, capped at the length. */
+static bool call_msg_grow(stream *s, size_t need)
+{
+    call_msg *m = s->asm_msg;
+    if (need <= m->cap)
+        return true;
+    size_t ncap = m->cap * 2 > need ? m->cap * 2 : need;
+    if (ncap > m->len)
+        ncap = m->len;
+    call_msg *g = realloc(m, sizeof *g + ncap);
+    if (g == NULL)
+        return false;
+    g->cap = ncap;
+    s->asm_msg = g;
+    return true;
+}
+
+/*
+ * Copies DATA bytes of an incremental call into the message being
+ * assembled (its size is known from the prefix, so it is allocated once
+ * and filled in place) and appends each completed message to done.
+ * Returns NULL, or why the request is refused.
+ */
+static const char *call_assemble(stream *s, const uint8_t *data, size_t len, msg_list *done)
+{
+    size_t max_message = s->c->srv->cfg.max_message;
+    for (;;) {
+        if (s->asm_msg == NULL) {
+            if (len == 0)
+                return NULL;
+            size_t take = GRPC_PREFIX_LEN - s->pfx_len < len ? GRPC_PREFIX_LEN - s->pfx_len : len;
+            memcpy(s->pfx + s->pfx_len, data, take);
+            s->pfx_len += take;
+            data += take;
+            len -= take;
+            if (s->pfx_len < GRPC_PREFIX_LEN)
+                return NULL;
+            size_t mlen = 0;
+            const char *why = check_prefix(s->pfx, max_message, &mlen);
+            if (why != NULL)
+                return why;
+            call_msg *m = call_msg_alloc(s->call, mlen);
+            if (m == NULL)
+                return "out of memory buffering the request";
+            m->next = NULL;
+            m->len = mlen;
+            m->filled = 0;
+            s->asm_msg = m;
+            s->pfx_len = 0;
+        }
+        size_t take = s->asm_msg->len - s->asm_msg->filled < len ? s->asm_msg->len - s->asm_msg->filled : len;
+        if (!call_msg_grow(s, s->asm_msg->filled + take))
+            return "out of memory buffering the request";
+        call_msg *m = s->asm_msg;
+        if (take > 0 && data != m->data + m->filled) /* equal: received in place (recv_target) */
+            memcpy(m->data + m->filled, data, take);
+        m->filled += take;
+        data += take;
+        len -= take;
+        if (m->filled < m->len)
+            return NULL;
+        if (done->tail)
+            done->tail->next = m;
+        else
+            done->head = m;
+        done->tail = m;
+        done->bytes += GRPC_PREFIX_LEN + m->len;
+        s->asm_msg = NULL;
+    }
+}
+
+/*
+ * DATA of an incremental call: complete messages go to the handler's queue
+ * (one copy, from the received bytes into the message); the window is
+ * given back at once unless the handler is behind.
  */
 static int call_data_chunk(conn *c, stream *s, const uint8_t *data, size_t len)
 {
@@ -1085,49 +1305,28 @@ static int call_data_chunk(conn *c, stream *s, const uint8_t *data, size_t len)
         nghttp2_session_consume(c->session, s->id, len);
     if (drop)
         return 0;
-    if (tu_buf_append(&s->in, data, len) != TEEU_OK) {
-        call_fail(call, "out of memory buffering the request");
-        return 0;
-    }
-    size_t off = 0;
-    const char *why = NULL;
-    while (s->in.len - off >= GRPC_PREFIX_LEN) {
-        const uint8_t *p = s->in.data + off;
-        size_t mlen = ((size_t)p[1] << 24) | ((size_t)p[2] << 16) | ((size_t)p[3] << 8) | p[4];
-        if (p[0] == 1) {
-            why = "compressed gRPC messages are not supported (send identity encoding)";
-            break;
+    msg_list done = {NULL, NULL, 0};
+    const char *why = call_assemble(s, data, len, &done);
+    if (done.head != NULL) {
+        pthread_mutex_lock(&call->mu);
+        if (call->finished || call->error != NULL) {
+            call_msgs_free(done.head); /* the handler is gone or failing: nobody takes them */
+        } else {
+            if (call->q_tail)
+                call->q_tail->next = done.head;
+            else
+                call->q_head = done.head;
+            call->q_tail = done.tail;
+            call->queued += done.bytes;
+            pthread_cond_broadcast(&call->cv);
         }
-        if (p[0] != 0) {
-            why = "invalid gRPC message flag byte";
-            break;
-        }
-        if (mlen > c->srv->cfg.max_message) {
-            why = "request message exceeds the server's maximum message size";
-            break;
-        }
-        if (s->in.len - off - GRPC_PREFIX_LEN < mlen)
-            break;
-        off += GRPC_PREFIX_LEN + mlen;
+        pthread_mutex_unlock(&call->mu);
     }
     if (why != NULL) {
         call_fail(call, why);
-        tu_buf_free(&s->in);
-        return 0;
-    }
-    if (off > 0) {
-        pthread_mutex_lock(&call->mu);
-        teeu_status st = tu_buf_append(&call->in, s->in.data, off);
-        if (st == TEEU_OK)
-            call->queued += off;
-        pthread_cond_broadcast(&call->cv);
-        pthread_mutex_unlock(&call->mu);
-        if (st != TEEU_OK) {
-            call_fail(call, "out of memory buffering the request");
-            return 0;
-        }
-        memmove(s->in.data, s->in.data + off, s->in.len - off);
-        s->in.len -= off;
+        free(s->asm_msg);
+        s->asm_msg = NULL;
+        s->pfx_len = 0;
     }
     return 0;
 }
@@ -1136,7 +1335,7 @@ static int call_data_chunk(conn *c, stream *s, const uint8_t *data, size_t len)
 static void call_end_of_request(stream *s)
 {
     tu_grpc_call *call = s->call;
-    if (s->in.len > 0) {
+    if (s->asm_msg != NULL || s->pfx_len > 0) {
         call_fail(call, "request ends inside a gRPC message");
         return;
     }
@@ -1242,35 +1441,188 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 
 /* ---- libevent callbacks ------------------------------------------------- */
 
+/*
+ * Hands received bytes to nghttp2 (which copies what it keeps: DATA goes to
+ * on_data_chunk, so nothing points into data afterwards). On a protocol
+ * error: tell a confused HTTP/2 peer why (a GOAWAY, when the session can
+ * still speak), read nothing more, close once it is written; returns false.
+ */
+static void track_frames(frame_track *t, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k;
+        if (t->preface_left > 0) {
+            k = t->preface_left < n ? t->preface_left : n;
+            t->preface_left -= (uint32_t)k;
+        } else if (t->payload_left > 0) {
+            k = t->payload_left < n ? t->payload_left : n;
+            t->payload_left -= (uint32_t)k;
+        } else {
+            k = (size_t)(FRAME_HD_LEN - t->hd_len) < n ? (size_t)(FRAME_HD_LEN - t->hd_len) : n;
+            memcpy(t->hd + t->hd_len, p, k);
+            t->hd_len = (uint8_t)(t->hd_len + k);
+            if (t->hd_len == FRAME_HD_LEN) {
+                t->hd_len = 0;
+                t->payload_left = ((uint32_t)t->hd[0] << 16) | ((uint32_t)t->hd[1] << 8) | t->hd[2];
+                t->type = t->hd[3];
+                t->flags = t->hd[4];
+                t->stream_id = (int32_t)((((uint32_t)t->hd[5] & 0x7f) << 24) | ((uint32_t)t->hd[6] << 16) |
+                                         ((uint32_t)t->hd[7] << 8) | t->hd[8]);
+                if (t->type == NGHTTP2_DATA)
+                    t->bulk = t->payload_left >= DIRECT_MIN;
+            }
+        }
+        p += k;
+        n -= k;
+    }
+}
+
+static bool conn_feed(conn *c, const uint8_t *data, size_t len)
+{
+    if (c->srv->ssl_ctx == NULL)
+        track_frames(&c->tr, data, len);
+    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
+    if (rv >= 0)
+        return true;
+    tu_log(TEEU_LOG_WARN, "%s: dropping connection from %s: %s", c->srv->cfg.name, c->peer,
+           nghttp2_strerror((int)rv));
+    bufferevent_disable(c->bev, EV_READ);
+    c->close_after_write = true;
+    struct timeval linger = {5, 0};
+    bufferevent_set_timeouts(c->bev, NULL, &linger);
+    nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
+    return false;
+}
+
+/*
+ * Where the next recv() goes (plain h2c): *dst and the most to read. In a
+ * client's large DATA frames: the next frame header alone, then the
+ * message prefix alone, then the rest of the payload straight into the
+ * message being assembled; otherwise up to RECV_CHUNK into the read buffer.
+ */
+static size_t recv_target(conn *c, uint8_t **dst)
+{
+    const frame_track *t = &c->tr;
+    *dst = c->srv->rbuf;
+    if (t->preface_left > 0 || !t->bulk)
+        return RECV_CHUNK;
+    if (t->payload_left == 0)
+        return (size_t)(FRAME_HD_LEN - t->hd_len);
+    if (t->type != NGHTTP2_DATA || (t->flags & NGHTTP2_FLAG_PADDED) != 0)
+        return RECV_CHUNK;
+    stream *s = nghttp2_session_get_stream_user_data(c->session, t->stream_id);
+    if (s == NULL || s->call == NULL || s->answered)
+        return RECV_CHUNK;
+    if (s->asm_msg == NULL) {
+        size_t want = GRPC_PREFIX_LEN - s->pfx_len;
+        return want < t->payload_left ? want : t->payload_left;
+    }
+    size_t left = s->asm_msg->len - s->asm_msg->filled;
+    size_t n = left < t->payload_left ? left : t->payload_left;
+    if (!call_msg_grow(s, s->asm_msg->filled + n))
+        return RECV_CHUNK;
+    *dst = s->asm_msg->data + s->asm_msg->filled;
+    return n;
+}
+
+/*
+ * Plain h2c: reads what the socket holds beyond libevent's 4 KiB (see
+ * RECV_CHUNK), up to RECV_BUDGET bytes. EOF and errors are left in the
+ * socket for libevent's next read, which reports them through on_event.
+ * The caller holds a reference on c; c may be closed on return.
+ */
+static void conn_recv_more(conn *c)
+{
+    tu_grpc_server *srv = c->srv;
+    if (srv->rbuf == NULL && (srv->rbuf = malloc(RECV_CHUNK)) == NULL)
+        return; /* libevent keeps reading 4 KiB at a time */
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    size_t total = 0;
+    for (int calls = 0; calls < RECV_MAX_CALLS && total < RECV_BUDGET; calls++) {
+        uint8_t *dst;
+        size_t want = recv_target(c, &dst);
+        ssize_t n = recv(fd, dst, want, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        if (!conn_feed(c, dst, (size_t)n))
+            return;
+        total += (size_t)n;
+        if ((size_t)n < want)
+            break; /* the socket is drained (for now) */
+    }
+}
+
+/*
+ * TLS: libevent's OpenSSL bufferevent hands over one TLS record (16 KiB)
+ * per wakeup; read the records already in the socket here, up to
+ * RECV_BUDGET bytes. It stops only at a record boundary (SSL_pending 0), so
+ * no plaintext is left inside OpenSSL while the socket is not readable.
+ * A close_notify or a TLS error ends the connection as libevent would
+ * (on_event). The caller holds a reference on c; c may be closed on return.
+ */
+static void conn_tls_read_more(conn *c)
+{
+    tu_grpc_server *srv = c->srv;
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl == NULL || !SSL_is_init_finished(ssl))
+        return;
+    if (srv->rbuf == NULL && (srv->rbuf = malloc(RECV_CHUNK)) == NULL)
+        return;
+    size_t total = 0;
+    while (total < RECV_BUDGET || SSL_pending(ssl) > 0) {
+        ERR_clear_error();
+        int n = SSL_read(ssl, srv->rbuf, (int)RECV_CHUNK);
+        if (n <= 0) {
+            int e = SSL_get_error(ssl, n);
+            if (e == SSL_ERROR_WANT_READ)
+                return;
+            if (e != SSL_ERROR_ZERO_RETURN) {
+                unsigned long err = ERR_peek_error();
+                tu_log(TEEU_LOG_WARN, "%s: TLS error with %s: %s", srv->cfg.name, c->peer,
+                       err ? ERR_reason_error_string(err) : "connection lost");
+            }
+            ERR_clear_error();
+            conn_close(c);
+            return;
+        }
+        if (!conn_feed(c, srv->rbuf, (size_t)n))
+            return;
+        total += (size_t)n;
+    }
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
     struct evbuffer *input = bufferevent_get_input(bev);
-    size_t len = evbuffer_get_length(input);
     if (c->draining) {
-        evbuffer_drain(input, len);
+        evbuffer_drain(input, evbuffer_get_length(input));
         return;
     }
-    const uint8_t *data = evbuffer_pullup(input, -1);
-    if (len == 0 || data == NULL)
-        return;
-    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
-    if (rv < 0) {
-        tu_log(TEEU_LOG_WARN, "%s: dropping connection from %s: %s", c->srv->cfg.name, c->peer,
-               nghttp2_strerror((int)rv));
-        /* Tell a confused HTTP/2 peer why (a GOAWAY, when the session can
-         * still speak), read nothing more, close once it is written. */
-        evbuffer_drain(input, len);
-        bufferevent_disable(bev, EV_READ);
-        c->close_after_write = true;
-        struct timeval linger = {5, 0};
-        bufferevent_set_timeouts(bev, NULL, &linger);
-        nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
-        conn_flush(c);
-        return;
+    /* Feed each buffer chain as it is, without linearising it. */
+    while (evbuffer_get_length(input) > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(input, -1, NULL, v, TU_ARRAY_LEN(v));
+        size_t fed = 0;
+        for (int i = 0; i < n && i < (int)TU_ARRAY_LEN(v); i++) {
+            if (!conn_feed(c, v[i].iov_base, v[i].iov_len)) {
+                evbuffer_drain(input, evbuffer_get_length(input));
+                conn_flush(c);
+                return;
+            }
+            fed += v[i].iov_len;
+        }
+        evbuffer_drain(input, fed);
     }
-    evbuffer_drain(input, len);
+    c->refs++; /* conn_recv_more / conn_tls_read_more may close c */
+    if (c->srv->ssl_ctx == NULL)
+        conn_recv_more(c);
+    else
+        conn_tls_read_more(c);
     conn_flush(c);
+    conn_unref(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -1369,6 +1721,7 @@ static teeu_status conn_session_init(conn *c)
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->srv->cfg.max_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, MAX_FRAME},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, 64 * 1024},
     };
     if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, TU_ARRAY_LEN(iv)) != 0 ||
@@ -1396,6 +1749,7 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     }
     c->srv = srv;
     c->refs = 1;
+    c->tr.preface_left = NGHTTP2_CLIENT_MAGIC_LEN;
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
     if (addr->sa_family == AF_INET) {
@@ -1738,5 +2092,6 @@ void tu_grpc_server_free(tu_grpc_server *srv)
     pthread_mutex_destroy(&srv->lock);
     pthread_cond_destroy(&srv->cond);
     free(srv->entries);
+    free(srv->rbuf);
     free(srv);
 }

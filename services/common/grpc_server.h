@@ -80,6 +80,11 @@ typedef void (*tu_grpc_handler_fn)(void *service_ctx, void *worker_state, const 
  * and tu_grpc_call_send blocks while more than TU_GRPC_CALL_OUT_HIGH
  * response bytes wait for the client. The handler occupies its worker for
  * the whole call. Its status goes to tu_grpc_call_response().
+ *
+ * Each request message is assembled once (on plain h2c with large DATA
+ * frames, received straight into place) and lent to the handler without
+ * a copy; consumed buffers are reused for the next messages of the call
+ * (at most TU_GRPC_CALL_IN_HIGH bytes of them). See docs/teeud.md.
  */
 #define TU_GRPC_CALL_IN_HIGH (8u << 20)
 #define TU_GRPC_CALL_OUT_HIGH (8u << 20)

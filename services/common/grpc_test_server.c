@@ -8,6 +8,9 @@
  *   /teeu.test.Echo/Fail     fails with code <first byte> and the rest as message
  *   /teeu.test.Echo/Sink     incremental: reads every message, answers "<n>:<total bytes>"
  *   /teeu.test.Echo/Pipe     incremental: sends each message back as it arrives
+ *   /teeu.test.Echo/SlowSink incremental: the first message is a delay in decimal ms (<= 10000);
+ *                            sleeps that long before reading the rest, then answers like Sink
+ *                            (a slow consumer, for flow-control tests)
  * Usage: grpc_test_server [--port N] [--workers N] [--max-message N] [--max-buffered N]
  *                         [--idle-timeout-ms N]
  *                         [--tls-cert F --tls-key F [--client-ca F]]
@@ -103,6 +106,26 @@ static void sink(void *ctx, void *ws, tu_grpc_call *call)
         tu_grpc_reply_status(tu_grpc_call_response(call), TU_GRPC_CANCELLED, "%s", teeu_last_error());
 }
 
+static void slow_sink(void *ctx, void *ws, tu_grpc_call *call)
+{
+    tu_grpc_msg m;
+    int rv = tu_grpc_call_recv(call, &m);
+    if (rv != 1) {
+        tu_grpc_reply_status(tu_grpc_call_response(call), TU_GRPC_INVALID_ARGUMENT, "send the delay first");
+        return;
+    }
+    char buf[16] = {0};
+    memcpy(buf, m.data, m.len < sizeof buf - 1 ? m.len : sizeof buf - 1);
+    long ms = strtol(buf, NULL, 10);
+    if (ms < 0 || ms > 10000) {
+        tu_grpc_reply_status(tu_grpc_call_response(call), TU_GRPC_INVALID_ARGUMENT, "delay out of range");
+        return;
+    }
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    sink(ctx, ws, call);
+}
+
 static void pipe_back(void *ctx, void *ws, tu_grpc_call *call)
 {
     (void)ctx;
@@ -119,6 +142,7 @@ static void pipe_back(void *ctx, void *ws, tu_grpc_call *call)
 static const tu_grpc_stream_method stream_methods[] = {
     {"/teeu.test.Echo/Sink", sink},
     {"/teeu.test.Echo/Pipe", pipe_back},
+    {"/teeu.test.Echo/SlowSink", slow_sink},
 };
 
 static const tu_grpc_method methods[] = {

@@ -350,6 +350,152 @@ out:
 
 /* ---- PutObject (incremental) ----------------------------------------------------- */
 
+/*
+ * A segment as it lies in the received PutObjectRequest: the ciphertext is
+ * borrowed from the message (valid until the next tu_grpc_call_recv), so it
+ * goes to the file with one write and no intermediate copy.
+ */
+typedef struct put_segment {
+    uint64_t index;
+    bool final;
+    const uint8_t *ct;
+    size_t ct_len;
+} put_segment;
+
+/* A protobuf varint (at most 10 bytes, no bits past 64). */
+static bool pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (*p == end)
+            return false;
+        uint8_t b = *(*p)++;
+        if (shift == 63 && b > 1)
+            return false;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A length-delimited field's bytes: bounded by what is left. */
+static bool pb_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **data, size_t *len)
+{
+    uint64_t n;
+    if (!pb_varint(p, end, &n) || n > (uint64_t)(end - *p))
+        return false;
+    *data = *p;
+    *len = (size_t)n;
+    *p += n;
+    return true;
+}
+
+/* Skips a field of an unknown number (as protobuf parsers do); groups are refused. */
+static bool pb_skip(const uint8_t **p, const uint8_t *end, unsigned wire_type)
+{
+    uint64_t v;
+    const uint8_t *d;
+    size_t n;
+    switch (wire_type) {
+    case 0:
+        return pb_varint(p, end, &v);
+    case 1:
+    case 5:
+        n = wire_type == 1 ? 8 : 4;
+        if ((size_t)(end - *p) < n)
+            return false;
+        *p += n;
+        return true;
+    case 2:
+        return pb_bytes(p, end, &d, &n);
+    default:
+        return false;
+    }
+}
+
+/* One field key: number and wire type; field number 0 is invalid. */
+static bool pb_key(const uint8_t **p, const uint8_t *end, uint64_t *field, unsigned *wire_type)
+{
+    uint64_t key;
+    if (!pb_varint(p, end, &key) || (key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+        return false;
+    *field = key >> 3;
+    *wire_type = (unsigned)(key & 7);
+    return true;
+}
+
+/* PutObjectSegment{index(1) uint32, final(2) bool, ciphertext(3) bytes}; each known field at most once. */
+static const char *parse_segment_body(const uint8_t *p, const uint8_t *end, put_segment *out)
+{
+    bool seen[4] = {false, false, false, false};
+    while (p < end) {
+        uint64_t field, v;
+        unsigned wt;
+        if (!pb_key(&p, end, &field, &wt))
+            return "malformed PutObjectSegment";
+        if (field > 3) {
+            if (!pb_skip(&p, end, wt))
+                return "malformed PutObjectSegment";
+            continue;
+        }
+        if (seen[field])
+            return "PutObjectSegment repeats a field";
+        seen[field] = true;
+        if (field == 3) {
+            if (wt != 2 || !pb_bytes(&p, end, &out->ct, &out->ct_len))
+                return "malformed PutObjectSegment.ciphertext";
+            continue;
+        }
+        if (wt != 0 || !pb_varint(&p, end, &v))
+            return "malformed PutObjectSegment";
+        if (field == 1) {
+            if (v > UINT32_MAX)
+                return "PutObjectSegment.index out of range";
+            out->index = v;
+        } else {
+            if (v > 1)
+                return "PutObjectSegment.final is not a bool";
+            out->final = v == 1;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * PutObjectRequest{segment(2)} parsed in place (the header, field 1, is
+ * parsed with protobuf-c: it comes once). NULL, or why it is refused.
+ */
+static const char *parse_put_segment(const uint8_t *data, size_t len, put_segment *out)
+{
+    const uint8_t *p = data, *end = data + len, *seg = NULL;
+    size_t seg_len = 0;
+    memset(out, 0, sizeof *out);
+    out->ct = data; /* an absent ciphertext is empty (and refused by the size checks) */
+    while (p < end) {
+        uint64_t field;
+        unsigned wt;
+        if (!pb_key(&p, end, &field, &wt))
+            return "malformed PutObjectRequest";
+        if (field == 1)
+            return "expected a segment";
+        if (field != 2) {
+            if (!pb_skip(&p, end, wt))
+                return "malformed PutObjectRequest";
+            continue;
+        }
+        if (seg != NULL)
+            return "PutObjectRequest repeats its segment";
+        if (wt != 2 || !pb_bytes(&p, end, &seg, &seg_len))
+            return "malformed PutObjectRequest";
+    }
+    if (seg == NULL)
+        return "expected a segment";
+    return parse_segment_body(seg, seg + seg_len, out);
+}
+
 static void s_put(void *ctx, void *ws, tu_grpc_call *call)
 {
     (void)ws;
@@ -451,36 +597,31 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
                                  "the stream ended before the final segment; nothing was stored");
             goto out;
         }
-        Teeu__V1__PutObjectRequest *m = teeu__v1__put_object_request__unpack(NULL, msg.len, msg.data);
-        const char *why = NULL;
-        if (m == NULL || m->part_case != TEEU__V1__PUT_OBJECT_REQUEST__PART_SEGMENT || m->segment == NULL)
-            why = "expected a segment";
-        else if (m->segment->index != index)
+        put_segment seg;
+        const char *why = parse_put_segment(msg.data, msg.len, &seg);
+        if (why == NULL && seg.index != index)
             why = "segment index out of order";
-        else if (m->segment->ciphertext.len < TU_GCM_TAG_LEN ||
-                 m->segment->ciphertext.len - TU_GCM_TAG_LEN > hdr->segment_size)
+        else if (why == NULL && (seg.ct_len < TU_GCM_TAG_LEN || seg.ct_len - TU_GCM_TAG_LEN > hdr->segment_size))
             why = "segment larger than segment_size + tag";
-        else if (!m->segment->final && m->segment->ciphertext.len - TU_GCM_TAG_LEN != hdr->segment_size)
+        else if (why == NULL && !seg.final && seg.ct_len - TU_GCM_TAG_LEN != hdr->segment_size)
             why = "a non-final segment must hold exactly segment_size plaintext bytes";
         if (why == NULL) {
-            received += m->segment->ciphertext.len - TU_GCM_TAG_LEN;
-            final = m->segment->final;
+            received += seg.ct_len - TU_GCM_TAG_LEN;
+            final = seg.final;
             if (received > hdr->plaintext_size)
                 why = hdr->plaintext_size_is_bound ? "segments exceed the plaintext_size bound"
                                                    : "segments do not add up to plaintext_size";
             else if (final && received != hdr->plaintext_size && !hdr->plaintext_size_is_bound)
                 why = "segments do not add up to plaintext_size";
         }
-        if (why == NULL && td_writer_write(w, m->segment->ciphertext.data, m->segment->ciphertext.len) != TEEU_OK) {
-            teeu__v1__put_object_request__free_unpacked(m, NULL);
-            tu_grpc_reply_status(resp, TU_GRPC_UNAVAILABLE, "cannot store the object: %s", teeu_last_error());
-            goto out;
-        }
-        if (m)
-            teeu__v1__put_object_request__free_unpacked(m, NULL);
         if (why != NULL) {
             tu_grpc_reply_status(resp, TU_GRPC_INVALID_ARGUMENT, "segment %llu: %s; nothing was stored",
                                  (unsigned long long)index, why);
+            goto out;
+        }
+        /* One write, straight from the received message. */
+        if (td_writer_write(w, seg.ct, seg.ct_len) != TEEU_OK) {
+            tu_grpc_reply_status(resp, TU_GRPC_UNAVAILABLE, "cannot store the object: %s", teeu_last_error());
             goto out;
         }
         index++;

@@ -4,6 +4,7 @@
  *   rpc_tool [options] unary HEX
  *   rpc_tool [options] client-stream HEX...
  *   rpc_tool [options] server-stream HEX
+ *   rpc_tool [options] client-stream-gen COUNT SIZE
  * A HEX argument "@path" reads the hex from a file.
  *
  * Options: --endpoint H:P (required) --method /pkg.Svc/M (required)
@@ -17,6 +18,10 @@
  *   status=<int> name=<teeu_status_str>
  *   error=<teeu_last_error()>   only when status != 0
  * Exit code 0 on success, 1 on a call failure, 2 on bad usage.
+ * client-stream-gen sends COUNT messages of SIZE bytes from ONE buffer that
+ * is overwritten for each message (byte i of message k is (k*31 + i*7) mod
+ * 256), so a transport that sends message bytes after the producer's next
+ * call corrupts the stream visibly.
  * --decode-status decodes each unary response as secretflowapis.v1.Status
  * (through tu_rpc_unary_pb) and prints "code=<n> message=<text>".
  */
@@ -105,8 +110,43 @@ static teeu_status hex_produce(void *ud, const uint8_t **msg, size_t *len, bool 
     return st;
 }
 
+typedef struct gen_stream {
+    unsigned long count;
+    unsigned long next;
+    size_t size;
+    uint8_t *buf;
+} gen_stream;
+
+static teeu_status gen_produce(void *ud, const uint8_t **msg, size_t *len, bool *done)
+{
+    gen_stream *g = ud;
+    if (g->next == g->count) {
+        *done = true;
+        return TEEU_OK;
+    }
+    for (size_t i = 0; i < g->size; i++)
+        g->buf[i] = (uint8_t)(g->next * 31u + i * 7u);
+    g->next++;
+    *msg = g->buf;
+    *len = g->size;
+    return TEEU_OK;
+}
+
 static teeu_status one_call(tool *t)
 {
+    if (strcmp(t->mode, "client-stream-gen") == 0) {
+        gen_stream g = {strtoul(t->hex[0], NULL, 10), 0, (size_t)strtoull(t->hex[1], NULL, 10), NULL};
+        g.buf = malloc(g.size ? g.size : 1);
+        if (!g.buf)
+            return tu_error(TEEU_ERR_NOMEM, "out of memory");
+        tu_buf resp = {0};
+        teeu_status st = tu_rpc_client_stream(t->ch, t->method, gen_produce, &g, &resp, &t->call);
+        free(g.buf);
+        if (st == TEEU_OK)
+            print_msg(t, resp.data, resp.len);
+        tu_buf_free(&resp);
+        return st;
+    }
     if (strcmp(t->mode, "unary") == 0) {
         uint8_t *req = NULL;
         size_t req_len = 0;
@@ -233,9 +273,10 @@ static int parse(tool *t, int argc, char **argv)
     t->mode = argv[i++];
     t->hex = argv + i;
     t->n_hex = argc - i;
-    if (strcmp(t->mode, "client-stream") != 0 && t->n_hex != 1)
+    bool gen = strcmp(t->mode, "client-stream-gen") == 0;
+    if (gen ? t->n_hex != 2 : strcmp(t->mode, "client-stream") != 0 && t->n_hex != 1)
         return usage();
-    if (strcmp(t->mode, "unary") && strcmp(t->mode, "client-stream") && strcmp(t->mode, "server-stream"))
+    if (strcmp(t->mode, "unary") && strcmp(t->mode, "client-stream") && strcmp(t->mode, "server-stream") && !gen)
         return usage();
     return 0;
 }

@@ -204,6 +204,8 @@ class RawH2Peer:
                     elif isinstance(ev, h2.events.DataReceived):
                         bodies[ev.stream_id] += ev.data
                         h2c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        self.goaways.append(ev.error_code)
                     elif isinstance(ev, h2.events.StreamEnded):
                         self.requests.append((headers.get(ev.stream_id), bodies.get(ev.stream_id)))
                         if not self._answer(conn, h2c, ev.stream_id, bodies.get(ev.stream_id, b"")):
@@ -261,3 +263,209 @@ def ok_trailers(code=0, message=None):
     if message is not None:
         t.append(("grpc-message", message))
     return t
+
+
+# ---- an HTTP/2 peer for client-streaming calls -------------------------------
+
+def gen_message(k, size):
+    """Message k of rpc_tool's client-stream-gen: byte i is (k*31 + i*7) mod 256."""
+    base = bytes((i * 7) % 256 for i in range(256))
+    shift = (k * 31) % 256
+    pattern = bytes((b + shift) % 256 for b in base)
+    # i*7 mod 256 repeats every 256 bytes
+    return (pattern * (size // 256 + 1))[:size]
+
+
+def split_messages(body):
+    """The gRPC messages of a request body (asserts well-formed framing)."""
+    msgs, off = [], 0
+    while off < len(body):
+        assert body[off] == 0, f"flag byte {body[off]} at {off}"
+        n = int.from_bytes(body[off + 1:off + 5], "big")
+        msgs.append(body[off + 5:off + 5 + n])
+        assert len(msgs[-1]) == n, "truncated message"
+        off += 5 + n
+    return msgs
+
+
+class StreamPeer:
+    """A hand-driven HTTP/2 server (python3-h2) for client-streaming calls.
+
+    on_event(kind, sid, body) -> list of actions or None, for kind "headers"
+    (request headers arrived), "data" (after each DATA frame), "end" (the
+    request ended). Actions as RawH2Peer's, plus ("goaway", last_stream_id)
+    and ("reset", error_code). Every DATA frame's length is recorded in
+    .frames. Settings: max_frame (SETTINGS_MAX_FRAME_SIZE), window
+    (SETTINGS_INITIAL_WINDOW_SIZE; the connection window is raised to
+    match), ack (give window back as data arrives). tls: an ssl.SSLContext.
+    host: the address to listen on ("::1" for IPv6).
+    """
+
+    def __init__(self, on_event, max_frame=16384, window=65535, ack=True, tls=None, host="127.0.0.1"):
+        self.on_event = on_event
+        self.max_frame = max_frame
+        self.window = window
+        self.ack = ack
+        self.tls = tls
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.connections = 0
+        self.frames = []
+        self.requests = []
+        self.errors = []
+        self.goaways = []  # error codes of the client's GOAWAY frames
+        self.tls_resumed = []  # per TLS connection: did the client resume a session?
+        self.stop = threading.Event()
+        self.threads = []
+
+    def __enter__(self):
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.sock.close()
+        for t in self.threads:
+            t.join(5)
+
+    def _accept(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.connections += 1
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, conn):
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+        import h2.settings
+        try:
+            if self.tls is not None:
+                conn.settimeout(5)
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except OSError as e:
+                    self.errors.append(f"tls: {e}")
+                    return
+                self.tls_resumed.append(conn.session_reused)
+            conn.settimeout(0.05)
+            h2c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+            h2c.initiate_connection()
+            # A second SETTINGS frame: the values apply when the client ACKs
+            # them, as RFC 9113 says (the client may use the defaults before).
+            h2c.update_settings({h2.settings.SettingCodes.MAX_FRAME_SIZE: self.max_frame,
+                                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: self.window})
+            if self.window > 65535:
+                h2c.increment_flow_control_window(self.window - 65535)
+            conn.sendall(h2c.data_to_send())
+            bodies, entries = {}, {}
+            while not self.stop.is_set():
+                try:
+                    data = conn.recv(1 << 20)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                for ev in h2c.receive_data(data):
+                    acts = None
+                    if isinstance(ev, h2.events.RequestReceived):
+                        bodies[ev.stream_id] = bytearray()
+                        entries[ev.stream_id] = [dict(ev.headers), None]
+                        self.requests.append(entries[ev.stream_id])
+                        acts = self.on_event("headers", ev.stream_id, bodies[ev.stream_id])
+                    elif isinstance(ev, h2.events.DataReceived):
+                        self.frames.append(len(ev.data))
+                        if ev.stream_id in bodies:
+                            bodies[ev.stream_id] += ev.data
+                        if self.ack and ev.flow_controlled_length:
+                            # Every byte back at once (h2's own window manager
+                            # stalls when a small SETTINGS window drives it negative).
+                            h2c.increment_flow_control_window(ev.flow_controlled_length)
+                            try:
+                                h2c.increment_flow_control_window(ev.flow_controlled_length, ev.stream_id)
+                            except h2.exceptions.StreamClosedError:
+                                pass  # ended or reset by us: only the connection window matters
+                        acts = self.on_event("data", ev.stream_id, bodies.get(ev.stream_id, b""))
+                    elif isinstance(ev, h2.events.ConnectionTerminated):
+                        self.goaways.append(ev.error_code)
+                    elif isinstance(ev, h2.events.StreamEnded):
+                        entries[ev.stream_id][1] = bytes(bodies.get(ev.stream_id, b""))
+                        acts = self.on_event("end", ev.stream_id, bodies.get(ev.stream_id, b""))
+                    if acts and not self._act(conn, h2c, ev.stream_id, acts):
+                        return
+                conn.sendall(h2c.data_to_send())
+        except Exception as e:  # noqa: BLE001 - recorded for the test to show
+            import traceback
+            self.errors.append(repr(e) + traceback.format_exc())
+        finally:
+            conn.close()
+
+    def _act(self, conn, h2c, sid, actions):
+        import h2.errors
+        for action in actions:
+            kind = action[0]
+            if kind == "headers":
+                h2c.send_headers(sid, action[1], end_stream=action[2])
+            elif kind == "data":
+                h2c.send_data(sid, action[1], end_stream=action[2])
+            elif kind == "trailers":
+                h2c.send_headers(sid, action[1], end_stream=True)
+            elif kind == "reset":
+                h2c.reset_stream(sid, action[1] if len(action) > 1 else h2.errors.ErrorCodes.INTERNAL_ERROR)
+            elif kind == "goaway":
+                # Written by hand: h2 refuses to send anything after its own GOAWAY,
+                # but a graceful GOAWAY lets the streams up to last_stream_id finish.
+                conn.sendall(h2c.data_to_send())
+                conn.sendall(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + action[1].to_bytes(4, "big") + bytes(4))
+            elif kind == "hang":
+                conn.sendall(h2c.data_to_send())
+                self.stop.wait(60)
+                return False
+            elif kind == "close":
+                conn.sendall(h2c.data_to_send())
+                time.sleep(0.2)
+                h2c.close_connection()
+                conn.sendall(h2c.data_to_send())
+                conn.shutdown(socket.SHUT_WR)
+                return False
+        conn.sendall(h2c.data_to_send())
+        return True
+
+
+# ---- certificates (openssl CLI) -------------------------------------------------
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_pki(d):
+    """ca/otherca, server (127.0.0.1, localhost), client, rogue (otherca) and wrongname under d."""
+    for name in ("ca", "otherca"):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem",
+                 "-days", "2", "-subj", f"/CN={name}", cwd=d)
+    leaves = [("ca", "server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"),
+              ("ca", "client", "extendedKeyUsage=clientAuth\n"),
+              ("otherca", "rogue", "extendedKeyUsage=clientAuth\n"),
+              ("ca", "wrongname", "subjectAltName=DNS:example.com\nextendedKeyUsage=serverAuth\n")]
+    for ca, name, ext in leaves:
+        (d / f"{name}.ext").write_text(ext)
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={name}", cwd=d)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+                 "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
+    return d

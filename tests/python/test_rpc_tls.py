@@ -1,10 +1,8 @@
 """libteeu's gRPC transport over TLS and mutual TLS (certificates made with the openssl CLI)."""
-import subprocess
-
 import grpc
 import pytest
 
-from rpc_support import GrpcPeer, run_tool, status_of, unary
+from rpc_support import GrpcPeer, make_pki, run_tool, status_of, unary
 
 ERR_CONFIG = 7
 ERR_TLS = 351
@@ -12,34 +10,9 @@ ERR_PROTOCOL = 353
 M = "/teeu.test.Echo/Unary"
 
 
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_ca(d, name):
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem",
-            "-days", "2", "-subj", f"/CN={name}", cwd=d)
-
-
-def make_leaf(d, ca, name, ext):
-    (d / f"{name}.ext").write_text(ext)
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-            "-subj", f"/CN={name}", cwd=d)
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-            "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    make_ca(d, "ca")
-    make_ca(d, "otherca")
-    server_ext = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
-    make_leaf(d, "ca", "server", server_ext)
-    make_leaf(d, "ca", "client", "extendedKeyUsage=clientAuth\n")
-    make_leaf(d, "otherca", "rogue", "extendedKeyUsage=clientAuth\n")
-    make_leaf(d, "ca", "wrongname", "subjectAltName=DNS:example.com\nextendedKeyUsage=serverAuth\n")
-    return d
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def server_creds(pki, cert="server", require_client=False):

@@ -910,6 +910,40 @@ START_TEST(stream_empty_and_in_place)
 }
 END_TEST
 
+/* Sealing a || b equals sealing the gathered buffer, at every split (GCM's partial blocks included). */
+START_TEST(stream_seal_two_parts)
+{
+    uint8_t key[32] = {9}, h[TU_STREAM_HEADER_LEN], pt[3 * SEG], ct[SEG + TU_GCM_TAG_LEN], back[SEG];
+    ck_assert_ok(tu_random(pt, sizeof pt));
+    for (size_t split = 0; split <= SEG; split++) {
+        tu_stream *s = NULL;
+        ck_assert_ok(tu_stream_seal_init(key, stream_aad, sizeof stream_aad, SEG, h, &s));
+        ck_assert_ok(tu_stream_seal_segment2(s, pt, split, pt + SEG + split, SEG - split, false, ct));
+        tu_stream *o = NULL;
+        ck_assert_ok(tu_stream_open_init(key, stream_aad, sizeof stream_aad, h, &o));
+        ck_assert_ok(tu_stream_open_segment(o, ct, sizeof ct, false, back));
+        ck_assert_mem_eq(back, pt, split);
+        ck_assert_mem_eq(back + split, pt + SEG + split, SEG - split);
+        /* The lengths add up against the segment size like one buffer's. */
+        ck_assert_status(tu_stream_seal_segment2(s, pt, split, pt, SEG - split + 1, false, ct),
+                         TEEU_ERR_INVALID_ARGUMENT);
+        ck_assert_ok(tu_stream_seal_segment2(s, pt, split / 2, pt + SEG, split - split / 2, true, ct));
+        ck_assert_ok(tu_stream_open_segment(o, ct, split + TU_GCM_TAG_LEN, true, back));
+        ck_assert_mem_eq(back, pt, split / 2);
+        ck_assert_mem_eq(back + split / 2, pt + SEG, split - split / 2);
+        ck_assert_ok(tu_stream_finish(o));
+        tu_stream_free(o);
+        tu_stream_free(s);
+    }
+    tu_stream *s = NULL;
+    ck_assert_ok(tu_stream_seal_init(key, NULL, 0, SEG, h, &s));
+    ck_assert_status(tu_stream_seal_segment2(s, NULL, 1, pt, 0, true, ct), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_seal_segment2(s, pt, 0, NULL, 1, true, ct), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_stream_seal_segment2(s, pt, SIZE_MAX, pt, 2, true, ct), TEEU_ERR_INVALID_ARGUMENT);
+    tu_stream_free(s);
+}
+END_TEST
+
 START_TEST(stream_whole_buffer_helpers)
 {
     uint8_t key[32], data[5 * SEG + 7];
@@ -1145,6 +1179,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(ts, stream_reorder_drop_duplicate_truncate);
     tcase_add_test(ts, stream_failure_poisons_and_lengths_are_checked);
     tcase_add_test(ts, stream_empty_and_in_place);
+    tcase_add_test(ts, stream_seal_two_parts);
     tcase_add_test(ts, stream_sealed_len);
     tcase_add_test(ts, stream_whole_buffer_helpers);
     tcase_add_test(ts, random_stream_input_is_refused);
