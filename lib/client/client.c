@@ -701,6 +701,29 @@ static void fill_plain(const put_stream *ps, size_t off, uint8_t *dst, size_t n)
         tu_npy_data_copy(&ps->plan, off - ps->npy_header_len, dst, n);
 }
 
+/*
+ * Seals plaintext bytes [off, off+n) into dst. An array written as it lies
+ * in memory is sealed straight from the caller's memory (the .npy header
+ * and the data as two parts of one segment): no gathering copy, which is a
+ * fifth of a large put's client CPU.
+ */
+static teeu_status seal_plain(put_stream *ps, size_t off, size_t n, bool final, uint8_t *dst)
+{
+    size_t head = off < ps->npy_header_len ? ps->npy_header_len - off : 0;
+    if (head > n)
+        head = n;
+    size_t body = n - head;
+    const uint8_t *data = NULL;
+    if (body > 0) {
+        data = tu_npy_data_span(&ps->plan, off + head - ps->npy_header_len);
+        if (data == NULL) {
+            fill_plain(ps, off, dst, n);
+            return tu_stream_seal_segment(ps->stream, dst, n, final, dst);
+        }
+    }
+    return tu_stream_seal_segment2(ps->stream, head > 0 ? ps->npy_header + off : NULL, head, data, body, final, dst);
+}
+
 static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool *done)
 {
     put_stream *ps = ctx;
@@ -724,13 +747,13 @@ static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool
         st = tu_npy_zstd_read(ps->z, pt, ps->seg, &n, &final);
         if (st != TEEU_OK)
             return tu_error_context(st, "compressing the array");
+        st = tu_stream_seal_segment(ps->stream, pt, n, final, pt);
     } else {
         final = i + 1 == ps->n_segs;
         size_t off = (size_t)i * ps->seg;
         n = final ? ps->total - off : ps->seg;
-        fill_plain(ps, off, pt, n);
+        st = seal_plain(ps, off, n, final, pt);
     }
-    st = tu_stream_seal_segment(ps->stream, pt, n, final, pt);
     if (st != TEEU_OK)
         return st;
     size_t ct_len = n + TU_GCM_TAG_LEN;

@@ -448,6 +448,11 @@ static void copy_strided(const tu_npy_plan *plan, size_t offset, uint8_t *dst, s
     }
 }
 
+const uint8_t *tu_npy_data_span(const tu_npy_plan *plan, size_t offset)
+{
+    return plan->zero_copy && offset <= plan->data_len ? plan->arr->data + offset : NULL;
+}
+
 void tu_npy_data_copy(const tu_npy_plan *plan, size_t offset, void *dst, size_t n)
 {
     if (n == 0)

@@ -84,6 +84,13 @@ teeu_status tu_npy_header_size(const tu_npy_plan *plan, size_t *len);
 void tu_npy_data_copy(const tu_npy_plan *plan, size_t offset, void *dst, size_t n);
 
 /**
+ * The caller's memory holding byte offset of plan's data section and all
+ * bytes after it, when the plan writes the array as it lies (zero_copy);
+ * NULL otherwise (strided or byte-swapped: use tu_npy_data_copy).
+ */
+const uint8_t *tu_npy_data_span(const tu_npy_plan *plan, size_t offset);
+
+/**
  * Parses and checks the preamble and header at the start of bytes[0..len).
  * Fills info except data_len checks against the input (info->data_len is
  * what the header promises) and info->compressed (0). When the header is

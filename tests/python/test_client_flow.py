@@ -212,3 +212,16 @@ def test_put_reads_any_layout_in_place(cluster, kind):
     f = Func(lib, "stack", '{"axis":0}')
     got = alice.reveal(alice.call(f, [alice.put(a, [f])]))
     np.testing.assert_array_equal(got, np.asarray(a)[None])
+
+
+@pytest.mark.parametrize("nbytes", [0, 8, 4096 - 128, 4096, 8192 + 8, 40 * 1024 + 24])
+def test_contiguous_put_sealed_from_the_callers_memory_at_every_boundary(cluster, nbytes):
+    """A contiguous array is sealed straight from its memory with the .npy
+    header as a separate first part: small segments put the header/data and
+    segment boundaries everywhere, and the TEEU must see exactly numpy's bytes."""
+    alice = cluster.client("alice", segment_size=4096)
+    rng = np.random.default_rng(nbytes)
+    a = rng.standard_normal(nbytes // 8)
+    f = Func(cluster.lib, "stack", '{"axis":0}')
+    got = alice.reveal(alice.call(f, [alice.put(a, [f])]))
+    np.testing.assert_array_equal(got, a[None])
