@@ -243,10 +243,12 @@ static teeu_status tu_key_load_public(const char *pem, size_t pem_len, unsigned 
         return tu_error(TEEU_ERR_KEY_FORMAT,
                         "%s is not a PEM public key (expected \"PUBLIC KEY\" or \"RSA PUBLIC KEY\")", what);
     }
+    EVP_PKEY *pkey = tu_rsa_public_pem_fast(pem, pem_len);
+    if (pkey != NULL)
+        return tu_key_accept(pkey, min_bits, what, out);
     BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
     if (bio == NULL)
         return tu_error(TEEU_ERR_NOMEM, "out of memory reading %s", what);
-    EVP_PKEY *pkey = NULL;
     OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY,
                                                            NULL, NULL);
     if (dctx == NULL) {

@@ -268,6 +268,92 @@ START_TEST(key_public_spki_and_pkcs1)
 }
 END_TEST
 
+/* The PEM text of the party key, as SPKI or PKCS#1; free with free(). */
+static char *party_public_pem(bool pkcs1, size_t *len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    OSSL_ENCODER_CTX *ectx = OSSL_ENCODER_CTX_new_for_pkey(tu_key_evp(party), EVP_PKEY_PUBLIC_KEY, "PEM",
+                                                           pkcs1 ? "type-specific" : "SubjectPublicKeyInfo", NULL);
+    ck_assert_ptr_nonnull(ectx);
+    ck_assert_int_eq(OSSL_ENCODER_to_bio(ectx, bio), 1);
+    OSSL_ENCODER_CTX_free(ectx);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    char *out = malloc((size_t)n + 1);
+    memcpy(out, data, (size_t)n);
+    out[n] = '\0';
+    *len = (size_t)n;
+    BIO_free(bio);
+    return out;
+}
+
+/* The fast PEM path gives OpenSSL's key for well-formed input and steps aside (NULL) for anything else. */
+START_TEST(key_public_fast_path)
+{
+    for (int pkcs1 = 0; pkcs1 <= 1; pkcs1++) {
+        size_t len;
+        char *pem = party_public_pem(pkcs1, &len);
+        EVP_PKEY *k = tu_rsa_public_pem_fast(pem, len);
+        ck_assert_ptr_nonnull(k);
+        ck_assert_int_eq(EVP_PKEY_eq(k, tu_key_evp(party)), 1);
+        EVP_PKEY_free(k);
+        /* CRLF line ends and surrounding blank lines are fine. */
+        char crlf[8192];
+        size_t o = 0;
+        crlf[o++] = '\n';
+        for (size_t i = 0; i < len; i++) {
+            if (pem[i] == '\n')
+                crlf[o++] = '\r';
+            crlf[o++] = pem[i];
+        }
+        k = tu_rsa_public_pem_fast(crlf, o);
+        ck_assert_ptr_nonnull(k);
+        EVP_PKEY_free(k);
+        /* Every truncation and every one-byte change is either refused or still this very key. */
+        ck_assert_int_eq(pem[len - 1], '\n'); /* the last newline is optional; any shorter text is cut */
+        for (size_t cut = 0; cut + 1 < len; cut++)
+            ck_assert_ptr_null(tu_rsa_public_pem_fast(pem, cut));
+        for (size_t i = 0; i < len; i++) {
+            char saved = pem[i];
+            pem[i] = (char)(saved ^ 0x04);
+            k = tu_rsa_public_pem_fast(pem, len);
+            if (k != NULL) {
+                /* Only whitespace may change harmlessly, e.g. none here: any decode must differ or be refused. */
+                ck_assert_int_ne(EVP_PKEY_eq(k, tu_key_evp(party)), 1);
+                EVP_PKEY_free(k);
+            }
+            pem[i] = saved;
+        }
+        /* Text before the block, or after it, is left to OpenSSL's decoder (which accepts it). */
+        char framed[8192];
+        int n = snprintf(framed, sizeof framed, "comment\n%s", pem);
+        ck_assert_ptr_null(tu_rsa_public_pem_fast(framed, (size_t)n));
+        teeu_key *tk = NULL;
+        ck_assert_ok(teeu_key_load_public_pem(framed, (size_t)n, 0, &tk));
+        teeu_key_free(tk);
+        n = snprintf(framed, sizeof framed, "%sx", pem);
+        ck_assert_ptr_null(tu_rsa_public_pem_fast(framed, (size_t)n));
+        free(pem);
+    }
+    /* BER (non-minimal) lengths, a leading zero on an integer, another algorithm: not the fast path. */
+    static const char *const odd[] = {
+        "-----BEGIN RSA PUBLIC KEY-----\nMIEIAgEFAgED\n-----END RSA PUBLIC KEY-----\n",     /* 30 81 08 */
+        "-----BEGIN RSA PUBLIC KEY-----\nMAcCAgAFAgED\n-----END RSA PUBLIC KEY-----\n",     /* n = 00 05 */
+        "-----BEGIN RSA PUBLIC KEY-----\nMAYCAQUCAQM=\n-----END RSA PUBLIC KEY-----\n",     /* fine DER, tiny */
+        "-----BEGIN PUBLIC KEY-----\nMBgwCwYJKoZIhvcNAQEBAwkAMAYCAQUCAQM=\n-----END PUBLIC KEY-----\n", /* no NULL */
+    };
+    for (size_t i = 0; i < 2; i++)
+        ck_assert_ptr_null(tu_rsa_public_pem_fast(odd[i], strlen(odd[i])));
+    /* A well-formed toy key decodes (the size rule is tu_key_accept's), a missing NULL parameter does not. */
+    EVP_PKEY *toy = tu_rsa_public_pem_fast(odd[2], strlen(odd[2]));
+    ck_assert_ptr_nonnull(toy);
+    EVP_PKEY_free(toy);
+    ck_assert_ptr_null(tu_rsa_public_pem_fast(odd[3], strlen(odd[3])));
+    teeu_key *tk = NULL;
+    ck_assert_status(teeu_key_load_public_pem(odd[2], strlen(odd[2]), 0, &tk), TEEU_ERR_KEY_TOO_SMALL);
+}
+END_TEST
+
 START_TEST(key_owner_id_is_sha256_of_spki)
 {
     uint8_t *der = NULL;
@@ -1154,6 +1240,7 @@ static Suite *crypto_suite(void)
     tcase_add_test(tc, key_ec_is_wrong_type);
     tcase_add_test(tc, key_garbage_is_format_error);
     tcase_add_test(tc, key_public_spki_and_pkcs1);
+    tcase_add_test(tc, key_public_fast_path);
     tcase_add_test(tc, key_owner_id_is_sha256_of_spki);
     tcase_add_test(tc, key_file_permissions_warn);
     tcase_add_test(tc, key_public_file);
