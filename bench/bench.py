@@ -411,11 +411,19 @@ def render(r):
                    + "; ".join(parts))
     pp = lat.get("per_put")
     if pp and rsa:
+        pre = pp.get("rsa_private_ops_precomputed")
         out.append(f"libteeu per small put: {pp['rpc_calls']:.0f} RPCs ({pp['am_calls']:.0f} AuthManager, "
-                   f"{pp['teeu_calls']:.0f} TEEU), {pp['rsa_private_ops']:.0f} RSA-3072 private-key operations in the "
-                   f"client = {pp['rsa_private_ops'] * rsa['sign_s'] * 1e3:.2f} ms of `openssl speed` signing"
+                   f"{pp['teeu_calls']:.0f} TEEU), {pp['rsa_private_ops']:.2f} RSA-3072 private-key operations in the "
+                   f"client on the put's path = {pp['rsa_private_ops'] * rsa['sign_s'] * 1e3:.2f} ms of "
+                   f"`openssl speed` signing"
+                   + (f", {pre:.2f} more precomputed between puts (presign; {pp.get('presigned', 0):.0%} of puts "
+                      f"found credentials ready)" if pre is not None else "")
                    + (f"; the Python path does {plat['rsa_private_ops_per_put']:.0f}"
                       if "rsa_private_ops_per_put" in plat else ""))
+    ppl_pp = (r.get("latency_paced") or {}).get("per_put")
+    if ppl_pp and rsa:
+        out.append(f"Paced: {ppl_pp['rsa_private_ops']:.2f} RSA-3072 private-key operations on the put's path, "
+                   f"{ppl_pp.get('rsa_private_ops_precomputed', 0):.2f} precomputed between puts")
     out.append("")
     seed = r["seed"]
     out.append("Seed aggregation, two parties (fresh clients, 2x4 puts by Alice and Bob, Alice's "
