@@ -4,7 +4,6 @@ and WIRE.md, with grpcio + cryptography only (no libteeu), and a runner
 that starts the simulation authority, teeu-authmanager and teeud.
 """
 import base64
-import hashlib
 import importlib
 import io
 import os
@@ -16,7 +15,7 @@ import uuid
 
 import grpc
 import numpy as np
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -322,3 +321,28 @@ def vm_hwm_kib(pid):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return None
+
+
+def module_fixtures(teeud_extra=()):
+    """The module-scoped fixtures most teeud test modules share: `pb` (the
+    generated stubs), `env` (an AuthManager and a teeud with teeud_extra
+    flags, stopped cleanly at the end of the module) and `alice` (a
+    registered party). Use: `pb, env, alice = tds.module_fixtures()`."""
+    import pytest
+
+    @pytest.fixture(scope="module", name="pb")
+    def pb_fixture(tmp_path_factory):
+        return generate_stubs(tmp_path_factory.mktemp("stubs"))
+
+    @pytest.fixture(scope="module", name="env")
+    def env_fixture(tool, pb, tmp_path_factory):
+        e = Env(tool, pb, tmp_path_factory.mktemp("teeud"), teeud_extra=list(teeud_extra))
+        yield e
+        rc = e.close()
+        assert rc == (0, 0), e.teeud.log()
+
+    @pytest.fixture(scope="module", name="alice")
+    def alice_fixture(env):
+        return env.register()
+
+    return pb_fixture, env_fixture, alice_fixture

@@ -18,22 +18,7 @@ import teeud_support as tds
 MARK = np.frombuffer(b"PLAINTEXT-MARK!!" * 4, dtype=np.uint8)
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return tds.generate_stubs(tmp_path_factory.mktemp("stubs"))
-
-
-@pytest.fixture(scope="module")
-def env(tool, pb, tmp_path_factory):
-    e = tds.Env(tool, pb, tmp_path_factory.mktemp("teeud"))
-    yield e
-    rc = e.close()
-    assert rc == (0, 0), e.teeud.log()
-
-
-@pytest.fixture(scope="module")
-def alice(env):
-    return env.register()
+pb, env, alice = tds.module_fixtures()
 
 
 @pytest.fixture(scope="module")

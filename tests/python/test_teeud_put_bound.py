@@ -12,22 +12,7 @@ import pytest
 import teeud_support as tds
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return tds.generate_stubs(tmp_path_factory.mktemp("stubs"))
-
-
-@pytest.fixture(scope="module")
-def env(tool, pb, tmp_path_factory):
-    e = tds.Env(tool, pb, tmp_path_factory.mktemp("teeud"), teeud_extra=["--max-object-size", str(1 << 20)])
-    yield e
-    rc = e.close()
-    assert rc == (0, 0), e.teeud.log()
-
-
-@pytest.fixture(scope="module")
-def alice(env):
-    return env.register()
+pb, env, alice = tds.module_fixtures(teeud_extra=["--max-object-size", str(1 << 20)])
 
 
 def stored_meta(env, data_uuid):

@@ -2,7 +2,6 @@
 DATA frames (hand-driven client, grpc_h2_support) is stored intact, and the
 in-place parser of PutObjectRequest{segment} (docs/protocol.md) refuses
 malformed segment messages and accepts what protobuf encoders may send."""
-import struct
 
 import grpc
 import numpy as np
@@ -14,22 +13,7 @@ import teeud_support as tds
 PUT = "/teeu.v1.Teeu/PutObject"
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return tds.generate_stubs(tmp_path_factory.mktemp("stubs"))
-
-
-@pytest.fixture(scope="module")
-def env(tool, pb, tmp_path_factory):
-    e = tds.Env(tool, pb, tmp_path_factory.mktemp("teeud"))
-    yield e
-    rc = e.close()
-    assert rc == (0, 0), e.teeud.log()
-
-
-@pytest.fixture(scope="module")
-def alice(env):
-    return env.register()
+pb, env, alice = tds.module_fixtures()
 
 
 def port_of(env):

@@ -11,17 +11,7 @@ import pytest
 import teeud_support as tds
 
 
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    return tds.generate_stubs(tmp_path_factory.mktemp("stubs"))
-
-
-@pytest.fixture(scope="module")
-def env(tool, pb, tmp_path_factory):
-    e = tds.Env(tool, pb, tmp_path_factory.mktemp("teeud"))
-    yield e
-    rc = e.close()
-    assert rc == (0, 0), e.teeud.log()
+pb, env, _ = tds.module_fixtures()
 
 
 def test_message_after_final_segment_refused(env):
