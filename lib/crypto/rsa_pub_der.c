@@ -95,6 +95,11 @@ static bool der_spki_rsa(der d, der *n, der *e)
     return der_rsa_public(key, n, e);
 }
 
+static bool pem_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
 /* The base64 body of the only PEM block of text, if its label is label: whitespace removed into out. */
 static bool pem_body(const char *text, size_t len, const char *label, char *out, size_t cap, size_t *out_len)
 {
@@ -104,7 +109,7 @@ static bool pem_body(const char *text, size_t len, const char *label, char *out,
     if (bl <= 0 || el <= 0 || (size_t)bl >= sizeof begin || (size_t)el >= sizeof end)
         return false;
     size_t i = 0;
-    while (i < len && strchr(" \t\r\n", text[i]) != NULL && text[i] != '\0')
+    while (i < len && pem_space(text[i]))
         i++;
     if (len - i < (size_t)bl || memcmp(text + i, begin, (size_t)bl) != 0)
         return false;
@@ -112,7 +117,7 @@ static bool pem_body(const char *text, size_t len, const char *label, char *out,
     size_t o = 0;
     while (i < len && text[i] != '-') {
         char ch = text[i++];
-        if (ch == '\n' || ch == '\r' || ch == ' ' || ch == '\t')
+        if (pem_space(ch))
             continue;
         if (o == cap)
             return false;
@@ -121,7 +126,7 @@ static bool pem_body(const char *text, size_t len, const char *label, char *out,
     if (len - i < (size_t)el || memcmp(text + i, end, (size_t)el) != 0)
         return false;
     for (i += (size_t)el; i < len; i++)
-        if (strchr(" \t\r\n", text[i]) == NULL || text[i] == '\0')
+        if (!pem_space(text[i]))
             return false;
     *out_len = o;
     return true;
