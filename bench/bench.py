@@ -158,16 +158,19 @@ class Bench:
             pass
         return platform.processor()
 
+    def trust_args(self):
+        """The enclave measurements and simulation root that bench_client and py_bindings.py check."""
+        args = []
+        for flag, value in (("--teeu-mrenclave", self.a.teeu_mrenclave), ("--am-mrenclave", self.a.am_mrenclave),
+                            ("--sim-root", self.a.sim_root)):
+            if value:
+                args += [flag, value]
+        return args
+
     def client_cmd(self, *rest):
         cmd = [str(self.client), "--am", self.a.am, "--teeu", self.a.teeu or "", "--key", self.a.key,
                "--key2", self.a.key2]
-        if self.a.teeu_mrenclave:
-            cmd += ["--teeu-mrenclave", self.a.teeu_mrenclave]
-        if self.a.am_mrenclave:
-            cmd += ["--am-mrenclave", self.a.am_mrenclave]
-        if self.a.sim_root:
-            cmd += ["--sim-root", self.a.sim_root]
-        return cmd + [str(r) for r in rest]
+        return cmd + self.trust_args() + [str(r) for r in rest]
 
     def py_cmd(self, *rest):
         cmd = [sys.executable, str(SOURCE_DIR / "bench" / "py_reference.py"), "--am", self.a.am, "--key", self.a.key,
@@ -181,13 +184,7 @@ class Bench:
     def bindings_cmd(self, *rest):
         cmd = [sys.executable, str(SOURCE_DIR / "bench" / "py_bindings.py"), "--lib", str(self.build / "libteeu.so"),
                "--am", self.a.am, "--teeu", self.a.teeu, "--key", self.a.key]
-        if self.a.teeu_mrenclave:
-            cmd += ["--teeu-mrenclave", self.a.teeu_mrenclave]
-        if self.a.am_mrenclave:
-            cmd += ["--am-mrenclave", self.a.am_mrenclave]
-        if self.a.sim_root:
-            cmd += ["--sim-root", self.a.sim_root]
-        return cmd + [str(r) for r in rest]
+        return cmd + self.trust_args() + [str(r) for r in rest]
 
     def bindings_present(self):
         return (SOURCE_DIR / "bindings" / "python" / "teeu" / "__init__.py").exists() and \

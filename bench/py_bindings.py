@@ -27,7 +27,7 @@ sys.path.insert(0, str(SOURCE_DIR / "bench"))
 import numpy as np  # noqa: E402
 
 import teeu  # noqa: E402
-from py_reference import make_array  # noqa: E402
+from py_reference import add_workloads, make_array  # noqa: E402
 
 FUNC = ("average", {"axis": 1})
 
@@ -41,14 +41,7 @@ def main():
     ap.add_argument("--teeu-mrenclave", default="")
     ap.add_argument("--am-mrenclave", default="")
     ap.add_argument("--sim-root")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("put")
-    p.add_argument("--size", type=int, required=True)
-    p.add_argument("--data", choices=("random", "compressible"), default="random")
-    p.add_argument("--reps", type=int, default=3)
-    lat = sub.add_parser("latency")
-    lat.add_argument("--iters", type=int, default=1000)
-    lat.add_argument("--warmup", type=int, default=50)
+    add_workloads(ap.add_subparsers(dest="cmd", required=True))
     args = ap.parse_args()
 
     teeu.load_library(args.lib)

@@ -207,6 +207,18 @@ def make_array(nbytes, kind):
     return np.tile(np.arange(64, dtype=np.float64), -(-n // 64))[:n]
 
 
+def add_workloads(sub):
+    """The `put` and `latency` commands (shared with py_bindings.py); returns the latency parser."""
+    p = sub.add_parser("put")
+    p.add_argument("--size", type=int, required=True)
+    p.add_argument("--data", choices=("random", "compressible"), default="random")
+    p.add_argument("--reps", type=int, default=3)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--iters", type=int, default=1000)
+    lat.add_argument("--warmup", type=int, default=50)
+    return lat
+
+
 def peak_rss_kib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -220,13 +232,7 @@ def main():
     ap.add_argument("--mrenclave", default="")
     ap.add_argument("--function", default='average@1{"axis":1}')
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("put")
-    p.add_argument("--size", type=int, required=True)
-    p.add_argument("--data", choices=("random", "compressible"), default="random")
-    p.add_argument("--reps", type=int, default=3)
-    lat = sub.add_parser("latency")
-    lat.add_argument("--iters", type=int, default=1000)
-    lat.add_argument("--warmup", type=int, default=50)
+    lat = add_workloads(sub)
     lat.add_argument("--pause-ms", type=float, default=0,
                      help="idle time before each timed put (a client that puts now and then)")
     de = sub.add_parser("delete", help="delete objects of this party from the TEEU (housekeeping)")

@@ -261,3 +261,25 @@ class Client:
         rwc = resp.report_with_certs[0]
         assert rwc.nonce == nonce
         return load_cert_pem(rwc.cert_pem), rwc, nonce
+
+
+def grpc_test_server_fixture():
+    """A `server` fixture: server(*flags) starts a grpc_test_server (port
+    chosen at run time, state in the test's tmp_path) and returns its
+    Daemon; every one started is stopped after the test and must exit
+    cleanly (no sanitizer report). Use: `server = ams.grpc_test_server_fixture()`."""
+    import pytest
+
+    @pytest.fixture(name="server")
+    def server_fixture(tool, tmp_path):
+        started = []
+
+        def start(*extra):
+            d = Daemon(tool("grpc_test_server"), tmp_path / f"s{len(started)}", extra, argv=["--port", "0"])
+            started.append(d.start())
+            return d
+        yield start
+        for d in started:
+            assert d.stop() == 0, d.log()
+
+    return server_fixture

@@ -130,23 +130,18 @@ def frame(payload, flag=0, length=None):
     return bytes([flag]) + n.to_bytes(4, "big") + payload
 
 
-class RawH2Peer:
-    """Answers every gRPC request with behaviour(stream_id, request_body) -> list of actions.
+class _Listener:
+    """A TCP listener on host, port chosen at run time, that serves each
+    accepted connection on its own thread with self._serve(conn) until the
+    `with` block ends. Counts accepted connections in .connections."""
 
-    Actions: ("headers", [(k, v)...], end_stream), ("data", bytes, end_stream),
-    ("trailers", [(k, v)...]), ("reset",), ("hang",), ("close",).
-    Counts accepted TCP connections in .connections.
-    """
-
-    def __init__(self, behaviour, speak_http1=False):
-        self.behaviour = behaviour
-        self.speak_http1 = speak_http1
-        self.sock = socket.socket()
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self.endpoint = f"127.0.0.1:{self.port}"
+        self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.connections = 0
         self.requests = []
         self.stop = threading.Event()
@@ -175,6 +170,23 @@ class RawH2Peer:
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             t.start()
             self.threads.append(t)
+
+    def _serve(self, conn):
+        raise NotImplementedError
+
+
+class RawH2Peer(_Listener):
+    """Answers every gRPC request with behaviour(stream_id, request_body) -> list of actions.
+
+    Actions: ("headers", [(k, v)...], end_stream), ("data", bytes, end_stream),
+    ("trailers", [(k, v)...]), ("reset",), ("hang",), ("close",).
+    Counts accepted TCP connections in .connections.
+    """
+
+    def __init__(self, behaviour, speak_http1=False):
+        super().__init__()
+        self.behaviour = behaviour
+        self.speak_http1 = speak_http1
 
     def _serve(self, conn):
         import h2.config
@@ -288,7 +300,7 @@ def split_messages(body):
     return msgs
 
 
-class StreamPeer:
+class StreamPeer(_Listener):
     """A hand-driven HTTP/2 server (python3-h2) for client-streaming calls.
 
     on_event(kind, sid, body) -> list of actions or None, for kind "headers"
@@ -302,49 +314,16 @@ class StreamPeer:
     """
 
     def __init__(self, on_event, max_frame=16384, window=65535, ack=True, tls=None, host="127.0.0.1"):
+        super().__init__(host)
         self.on_event = on_event
         self.max_frame = max_frame
         self.window = window
         self.ack = ack
         self.tls = tls
-        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        self.connections = 0
         self.frames = []
-        self.requests = []
         self.errors = []
         self.goaways = []  # error codes of the client's GOAWAY frames
         self.tls_resumed = []  # per TLS connection: did the client resume a session?
-        self.stop = threading.Event()
-        self.threads = []
-
-    def __enter__(self):
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self.threads.append(t)
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.sock.close()
-        for t in self.threads:
-            t.join(5)
-
-    def _accept(self):
-        self.sock.settimeout(0.2)
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            self.connections += 1
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            t.start()
-            self.threads.append(t)
 
     def _serve(self, conn):
         import h2.config

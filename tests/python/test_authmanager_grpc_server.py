@@ -16,17 +16,7 @@ import authmanager_support as ams
 IDENT = dict(request_serializer=lambda b: b, response_deserializer=lambda b: b)
 
 
-@pytest.fixture
-def server(tool, tmp_path):
-    started = []
-
-    def start(*extra):
-        d = ams.Daemon(tool("grpc_test_server"), tmp_path / f"s{len(started)}", extra, argv=["--port", "0"])
-        started.append(d.start())
-        return d
-    yield start
-    for d in started:
-        assert d.stop() == 0, d.log()  # clean exit (and no sanitizer report)
+server = ams.grpc_test_server_fixture()
 
 
 def channel(d):
