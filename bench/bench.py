@@ -300,6 +300,14 @@ def cpu_share(res):
     return sum(res["cpu_times"]) / sum(res["times"])
 
 
+def latency_row(label, lt, pt):
+    """A latency table row: libteeu's times lt and the Python path's pt (seconds, either may be missing)."""
+    l50, l99 = (pct(lt, 50) * 1e3, pct(lt, 99) * 1e3) if lt else (None, None)
+    p50, p99 = (pct(pt, 50) * 1e3, pct(pt, 99) * 1e3) if pt else (None, None)
+    return (f"| {label} | {fmt(l50, '.2f')} | {fmt(l99, '.2f')} | {fmt(p50, '.2f')} | {fmt(p99, '.2f')} "
+            f"| {fmt(l50 and p50 and l50 / p50, '.2f')} |")
+
+
 def render(r):
     out = []
     aes = r["aes_gcm"]["bytes_per_s"]
@@ -372,26 +380,15 @@ def render(r):
     out.append("| operation | libteeu p50 ms | libteeu p99 ms | Python p50 ms | Python p99 ms | p50 libteeu / Python |")
     out.append("|---|---:|---:|---:|---:|---:|")
     for op in ("put", "call", "reveal"):
-        lt = lat.get(f"{op}_times")
-        pt = plat.get(f"{op}_times") if "error" not in plat else None
-        l50, l99 = (pct(lt, 50) * 1e3, pct(lt, 99) * 1e3) if lt else (None, None)
-        p50, p99 = (pct(pt, 50) * 1e3, pct(pt, 99) * 1e3) if pt else (None, None)
-        out.append(f"| {op} | {fmt(l50, '.2f')} | {fmt(l99, '.2f')} | {fmt(p50, '.2f')} | {fmt(p99, '.2f')} "
-                   f"| {fmt(l50 and p50 and l50 / p50, '.2f')} |")
+        out.append(latency_row(op, lat.get(f"{op}_times"),
+                               plat.get(f"{op}_times") if "error" not in plat else None))
     pl, ppl = r.get("latency_paced") or {}, r.get("python_latency_paced") or {}
     if pl or ppl:
-        lt, pt = pl.get("put_times"), ppl.get("put_times")
-        l50, l99 = (pct(lt, 50) * 1e3, pct(lt, 99) * 1e3) if lt else (None, None)
-        p50, p99 = (pct(pt, 50) * 1e3, pct(pt, 99) * 1e3) if pt else (None, None)
-        out.append(f"| put, client idle {r['pause_ms']:g} ms before each | {fmt(l50, '.2f')} | {fmt(l99, '.2f')} "
-                   f"| {fmt(p50, '.2f')} | {fmt(p99, '.2f')} | {fmt(l50 and p50 and l50 / p50, '.2f')} |")
+        out.append(latency_row(f"put, client idle {r['pause_ms']:g} ms before each", pl.get("put_times"),
+                               ppl.get("put_times")))
     blat = r.get("bindings_latency")
     if blat and blat.get("put_times"):
-        bt, pt = blat["put_times"], plat.get("put_times")
-        b50 = pct(bt, 50) * 1e3
-        p50 = pct(pt, 50) * 1e3 if pt else None
-        out.append(f"| put through the Python bindings | {b50:.2f} | {pct(bt, 99) * 1e3:.2f} | {fmt(p50, '.2f')} "
-                   f"| {fmt(pt and pct(pt, 99) * 1e3, '.2f')} | {fmt(p50 and b50 / p50, '.2f')} |")
+        out.append(latency_row("put through the Python bindings", blat["put_times"], plat.get("put_times")))
     for name, res in (("Python reference latency", plat), ("libteeu paced latency", pl),
                       ("Python reference paced latency", ppl)):
         if "error" in res:
