@@ -1399,24 +1399,14 @@ static teeu_status reveal_header(reveal_sink *s, const Teeu__V1__RevealHeader *h
     if (h->sealed_key == NULL || h->sealed_key->symmetric_secret == NULL || h->stream_header.len != TU_STREAM_HEADER_LEN)
         return tu_error(TEEU_ERR_PROTOBUF, "the reveal header lacks its sealed key or stream header (a plaintext "
                         "reveal is not requested by this client)");
-    const Secretflowapis__V1__Sdc__SymmetricSecret *sym = h->sealed_key->symmetric_secret;
-    if (sym->initial_vector.len != TU_GCM_NONCE_LEN || sym->encrypted_data_cmac.len != TU_GCM_TAG_LEN)
+    tu_envelope env;
+    if (!tu_wire_envelope_of_secret(h->sealed_key, &env))
         return tu_error(TEEU_ERR_DECRYPT, "the sealed result key has a malformed nonce or tag");
     /* The AAD binds the key to this result and this request: check it is ours before trusting the key. */
     char aad[33 + 1 + TU_WIRE_NONCE_HEX_LEN + 1];
     snprintf(aad, sizeof aad, "%s|%s", s->uuid, s->nonce);
-    if (sym->additional_authentication_data.len != strlen(aad) ||
-        memcmp(sym->additional_authentication_data.data, aad, strlen(aad)) != 0)
+    if (env.aad_len != strlen(aad) || memcmp(env.aad, aad, env.aad_len) != 0)
         return tu_error(TEEU_ERR_DECRYPT, "the sealed result key is bound to another result or request (a replay?)");
-    tu_envelope env = {0};
-    env.sealed_key = h->sealed_key->asymmetric_encrypted_key.data;
-    env.sealed_key_len = h->sealed_key->asymmetric_encrypted_key.len;
-    env.ciphertext = sym->encrypted_data.data;
-    env.ciphertext_len = sym->encrypted_data.len;
-    memcpy(env.tag, sym->encrypted_data_cmac.data, TU_GCM_TAG_LEN);
-    memcpy(env.nonce, sym->initial_vector.data, TU_GCM_NONCE_LEN);
-    env.aad = sym->additional_authentication_data.data;
-    env.aad_len = sym->additional_authentication_data.len;
     uint8_t *key = NULL;
     size_t key_len = 0;
     teeu_status st = tu_envelope_open(s->c->key, &env, &key, &key_len);

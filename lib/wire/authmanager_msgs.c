@@ -722,26 +722,47 @@ static teeu_status input_key(const Secretflowapis__V1__Sdc__Authmanager__Compute
     return TEEU_OK;
 }
 
+bool tu_wire_envelope_of_secret(const Secretflowapis__V1__Sdc__AsymmetricSecret *sec, tu_envelope *env)
+{
+    memset(env, 0, sizeof *env);
+    const Secretflowapis__V1__Sdc__SymmetricSecret *sym = sec ? sec->symmetric_secret : NULL;
+    if (sym == NULL || sym->initial_vector.len != TU_GCM_NONCE_LEN || sym->encrypted_data_cmac.len != TU_GCM_TAG_LEN)
+        return false;
+    env->sealed_key = sec->asymmetric_encrypted_key.data;
+    env->sealed_key_len = sec->asymmetric_encrypted_key.len;
+    env->ciphertext = sym->encrypted_data.data;
+    env->ciphertext_len = sym->encrypted_data.len;
+    memcpy(env->tag, sym->encrypted_data_cmac.data, TU_GCM_TAG_LEN);
+    memcpy(env->nonce, sym->initial_vector.data, TU_GCM_NONCE_LEN);
+    env->aad = sym->additional_authentication_data.data;
+    env->aad_len = sym->additional_authentication_data.len;
+    return true;
+}
+
+void tu_wire_secret_of_envelope(tu_envelope *env, Secretflowapis__V1__Sdc__SymmetricSecret *sym,
+                                Secretflowapis__V1__Sdc__AsymmetricSecret *asym)
+{
+    secretflowapis__v1__sdc__symmetric_secret__init(sym);
+    secretflowapis__v1__sdc__asymmetric_secret__init(asym);
+    sym->encrypted_data = (ProtobufCBinaryData){env->ciphertext_len, env->ciphertext};
+    sym->encrypted_data_cmac = (ProtobufCBinaryData){TU_GCM_TAG_LEN, env->tag};
+    sym->initial_vector = (ProtobufCBinaryData){TU_GCM_NONCE_LEN, env->nonce};
+    sym->additional_authentication_data = (ProtobufCBinaryData){env->aad_len, env->aad};
+    asym->asymmetric_encrypted_key = (ProtobufCBinaryData){env->sealed_key_len, env->sealed_key};
+    asym->symmetric_secret = sym;
+}
+
 static teeu_status open_compute_meta(const Secretflowapis__V1__Sdc__AsymmetricSecret *sec, const teeu_key *priv,
                                      uint8_t **payload, size_t *payload_len)
 {
     const Secretflowapis__V1__Sdc__SymmetricSecret *sym = sec ? sec->symmetric_secret : NULL;
     if (!sym)
         return tu_error(TEEU_ERR_PROTOBUF, "GetComputeMeta: the answer holds no sealed response");
-    if (sym->initial_vector.len != TU_GCM_NONCE_LEN || sym->encrypted_data_cmac.len != TU_GCM_TAG_LEN)
+    tu_envelope env;
+    if (!tu_wire_envelope_of_secret(sec, &env))
         return tu_error(TEEU_ERR_PROTOBUF, "GetComputeMeta: sealed response has a %zu-byte IV and a %zu-byte tag "
                         "(expected %d and %d)", sym->initial_vector.len, sym->encrypted_data_cmac.len,
                         TU_GCM_NONCE_LEN, TU_GCM_TAG_LEN);
-    tu_envelope env;
-    memset(&env, 0, sizeof env);
-    env.sealed_key = sec->asymmetric_encrypted_key.data;
-    env.sealed_key_len = sec->asymmetric_encrypted_key.len;
-    env.ciphertext = sym->encrypted_data.data;
-    env.ciphertext_len = sym->encrypted_data.len;
-    memcpy(env.tag, sym->encrypted_data_cmac.data, TU_GCM_TAG_LEN);
-    memcpy(env.nonce, sym->initial_vector.data, TU_GCM_NONCE_LEN);
-    env.aad = sym->additional_authentication_data.data;
-    env.aad_len = sym->additional_authentication_data.len;
     teeu_status st = tu_envelope_open(priv, &env, payload, payload_len);
     if (st != TEEU_OK)
         return tu_error_context(st, "GetComputeMeta: opening the sealed response");

@@ -15,6 +15,7 @@
 #include <teeu/keys.h>
 
 #include "core/core_internal.h"
+#include "crypto/crypto_internal.h"
 #include "secretflowapis/v1/common.pb-c.h"
 #include "secretflowapis/v1/sdc/authmanager.pb-c.h"
 #include "secretflowapis/v1/sdc/dataagent.pb-c.h"
@@ -148,6 +149,16 @@ teeu_status tu_wire_build_create_data_with_auth(const teeu_key *party, const tee
 teeu_status tu_wire_parse_create_data_with_auth(const uint8_t *msg, size_t len) TU_NODISCARD;
 /** Appends the serialized DataAuth of a packed CreateDataWithAuthRequest to out. */
 teeu_status tu_wire_data_auth_of_request(const uint8_t *req, size_t len, tu_buf *out) TU_NODISCARD;
+
+/**
+ * The digital envelope an AsymmetricSecret carries, as pointers into sec
+ * (borrowed while sec lives). False if sec has no symmetric part or its IV
+ * or tag has the wrong length; callers say what was malformed.
+ */
+bool tu_wire_envelope_of_secret(const Secretflowapis__V1__Sdc__AsymmetricSecret *sec, tu_envelope *env);
+/** Fills sym and asym (asym->symmetric_secret = sym) with env's parts: borrowed while env lives. */
+void tu_wire_secret_of_envelope(tu_envelope *env, Secretflowapis__V1__Sdc__SymmetricSecret *sym,
+                                Secretflowapis__V1__Sdc__AsymmetricSecret *asym);
 
 /**
  * Verifies a DataAuth's signature by owner (WIRE.md step 6: data_uuid ||

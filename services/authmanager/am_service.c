@@ -994,12 +994,7 @@ static void h_compute_meta(void *ctx, void *ws, const tu_grpc_request *req, tu_g
         goto out;
     }
     sealed = true;
-    sym.encrypted_data = (ProtobufCBinaryData){env.ciphertext_len, env.ciphertext};
-    sym.encrypted_data_cmac = (ProtobufCBinaryData){TU_GCM_TAG_LEN, env.tag};
-    sym.initial_vector = (ProtobufCBinaryData){TU_GCM_NONCE_LEN, env.nonce};
-    sym.additional_authentication_data = (ProtobufCBinaryData){env.aad_len, env.aad};
-    asym.asymmetric_encrypted_key = (ProtobufCBinaryData){env.sealed_key_len, env.sealed_key};
-    asym.symmetric_secret = &sym;
+    tu_wire_secret_of_envelope(&env, &sym, &asym);
 out:;
     PbStatus status = SECRETFLOWAPIS__V1__STATUS__INIT;
     set_status(&status, &r);

@@ -1245,12 +1245,7 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
             tu_grpc_reply_status(resp, TU_GRPC_INTERNAL, "sealing the result: %s", teeu_last_error());
             goto out;
         }
-        sym.encrypted_data = (ProtobufCBinaryData){env.ciphertext_len, env.ciphertext};
-        sym.encrypted_data_cmac = (ProtobufCBinaryData){TU_GCM_TAG_LEN, env.tag};
-        sym.initial_vector = (ProtobufCBinaryData){TU_GCM_NONCE_LEN, env.nonce};
-        sym.additional_authentication_data = (ProtobufCBinaryData){env.aad_len, env.aad};
-        asym.asymmetric_encrypted_key = (ProtobufCBinaryData){env.sealed_key_len, env.sealed_key};
-        asym.symmetric_secret = &sym;
+        tu_wire_secret_of_envelope(&env, &sym, &asym);
         h.sealed_key = &asym;
         h.stream_header = (ProtobufCBinaryData){sizeof sh, sh};
     }
