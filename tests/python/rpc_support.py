@@ -21,6 +21,17 @@ import grpc
 SOURCE_DIR = pathlib.Path(os.environ.get("TEEU_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
 PROTO_DIR = SOURCE_DIR / "proto"
 
+# teeu_status values the transport tests expect (include/teeu/status.h).
+TEEU_OK = 0
+ERR_CONFIG = 7
+RPC_BASE = 300
+ERR_CONNECT = 350
+ERR_TLS = 351
+ERR_TIMEOUT = 352
+ERR_PROTOCOL = 353
+ERR_TOO_LARGE = 354
+ERR_PROTOBUF = 355
+
 
 def free_port():
     with socket.socket() as s:

@@ -13,15 +13,9 @@ import time
 import grpc
 import pytest
 
-from rpc_support import (GRPC_HEADERS, GrpcPeer, RawH2Peer, StreamPeer, client_stream, frame, gen_message,
-                         make_pki, ok_trailers, run_tool, split_messages, status_of)
-
-RPC_BASE = 300
-ERR_CONNECT = 350
-ERR_TLS = 351
-ERR_TIMEOUT = 352
-ERR_PROTOCOL = 353
-ERR_TOO_LARGE = 354
+from rpc_support import (ERR_CONNECT, ERR_PROTOCOL, ERR_TIMEOUT, ERR_TLS, ERR_TOO_LARGE, GRPC_HEADERS, RPC_BASE,
+                         GrpcPeer, RawH2Peer, StreamPeer, client_stream, frame, gen_message, make_pki, ok_trailers,
+                         run_tool, split_messages, status_of)
 
 M = "/teeu.test.Up/Load"
 MIB = 1 << 20

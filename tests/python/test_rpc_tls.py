@@ -2,11 +2,8 @@
 import grpc
 import pytest
 
-from rpc_support import GrpcPeer, make_pki, run_tool, status_of, unary
+from rpc_support import ERR_CONFIG, ERR_PROTOCOL, ERR_TLS, GrpcPeer, make_pki, run_tool, status_of, unary
 
-ERR_CONFIG = 7
-ERR_TLS = 351
-ERR_PROTOCOL = 353
 M = "/teeu.test.Echo/Unary"
 
 

@@ -5,19 +5,9 @@ import time
 import grpc
 import pytest
 
-from rpc_support import (GRPC_HEADERS, GrpcPeer, RawH2Peer, client_stream, frame, free_port, ok_trailers,
-                         run_tool, server_stream, status_of, unary)
-
-# teeu_status values (include/teeu/status.h)
-TEEU_OK = 0
-RPC_BASE = 300
-ERR_CONNECT = 350
-ERR_TLS = 351
-ERR_TIMEOUT = 352
-ERR_PROTOCOL = 353
-ERR_TOO_LARGE = 354
-ERR_PROTOBUF = 355
-ERR_CONFIG = 7
+from rpc_support import (ERR_CONFIG, ERR_CONNECT, ERR_PROTOBUF, ERR_PROTOCOL, ERR_TIMEOUT, ERR_TOO_LARGE,
+                         GRPC_HEADERS, RPC_BASE, GrpcPeer, RawH2Peer, client_stream, frame, free_port,
+                         ok_trailers, run_tool, server_stream, status_of, unary)
 
 M = "/teeu.test.Echo/"
 
