@@ -239,6 +239,21 @@ TEEU_API teeu_status teeu_reveal(teeu_client *client, const teeu_object *result,
 TEEU_API teeu_status teeu_reveal_ex(teeu_client *client, const teeu_object *result, long timeout_ms,
                                     teeu_ndarray **arr);
 
+/* ---- delete ----------------------------------------------------------- */
+
+/**
+ * Deletes obj from the TEEU: an object this party put, or the result of a
+ * call this party made. The TEEU removes its ciphertext (and durably: it is
+ * gone after a restart too); the AuthManager's registration of the data key
+ * stays, and names no data any more. Uses the client's timeout (retried
+ * like a read while the TEEU is unavailable). TEEU_ERR_NOT_FOUND if the
+ * TEEU holds no such object (e.g. it was deleted already),
+ * TEEU_ERR_NOT_AUTHORIZED if another party owns it, TEEU_ERR_INVALID_ARGUMENT
+ * if obj lives on another TEEU than the client's. obj stays valid (free it
+ * with teeu_object_free).
+ */
+TEEU_API teeu_status teeu_delete(teeu_client *client, const teeu_object *obj);
+
 TEEU_END_DECLS
 
 #endif /* TEEU_TEEU_H */

@@ -1004,16 +1004,12 @@ static void *put_job_main(void *arg)
 }
 
 /*
- * Best effort: deletes an object this put stored at the TEEU after the
- * AuthManager refused to register it. Logged either way; the put's own
- * error (the AuthManager's reason) is what the caller gets.
+ * Sends a signed DeleteTask for uuid to the TEEU. Deleting twice is
+ * harmless (the second answers NOT_FOUND), so an unavailable TEEU is
+ * retried like a read.
  */
-static void delete_stored(teeu_client *c, const op *o, const char *uuid)
+static teeu_status send_delete(teeu_client *c, op *o, const char *uuid)
 {
-    op d = *o;
-    int64_t floor = now_ms(CLOCK_MONOTONIC) + 2000;
-    if (d.deadline < floor)
-        d.deadline = floor; /* a refusal late in the deadline still gets its clean-up */
     Teeu__V1__DeleteTask t = TEEU__V1__DELETE_TASK__INIT;
     t.data_uuid = (char *)uuid;
     t.requester_id = c->owner_id;
@@ -1025,19 +1021,41 @@ static void delete_stored(teeu_client *c, const op *o, const char *uuid)
     tu_rpc_call_opts ro;
     teeu_status st = signed_request(c, &t.base, &req, &req_len);
     if (st == TEEU_OK)
-        st = rpc_opts(&d, false, &ro);
+        st = rpc_opts(o, false, &ro);
     if (st == TEEU_OK) {
-        ro.retry_unavailable = true; /* deleting twice is harmless */
+        ro.retry_unavailable = true;
         st = tu_rpc_unary(c->teeu, TEEU_SERVICE "Delete", req, req_len, &resp, &ro);
     }
-    if (st == TEEU_OK)
+    if (st == TEEU_OK) {
+        Teeu__V1__DeleteResponse *r = teeu__v1__delete_response__unpack(NULL, resp.len, resp.data);
+        if (r == NULL || !r->deleted)
+            st = tu_error(TEEU_ERR_PROTOBUF, "the TEEU at %s answered Delete of %s without confirming it",
+                          c->conf.cfg.teeu.address, uuid);
+        if (r != NULL)
+            teeu__v1__delete_response__free_unpacked(r, NULL);
+    }
+    tu_buf_free(&resp);
+    free(req);
+    return st;
+}
+
+/*
+ * Best effort: deletes an object this put stored at the TEEU after the
+ * AuthManager refused to register it. Logged either way; the put's own
+ * error (the AuthManager's reason) is what the caller gets.
+ */
+static void delete_stored(teeu_client *c, const op *o, const char *uuid)
+{
+    op d = *o;
+    int64_t floor = now_ms(CLOCK_MONOTONIC) + 2000;
+    if (d.deadline < floor)
+        d.deadline = floor; /* a refusal late in the deadline still gets its clean-up */
+    if (send_delete(c, &d, uuid) == TEEU_OK)
         tu_log(TEEU_LOG_INFO, "teeu_put: deleted object %s from the TEEU at %s after the AuthManager refused it",
                uuid, c->conf.cfg.teeu.address);
     else
         tu_log(TEEU_LOG_WARN, "teeu_put: object %s stays at the TEEU at %s (its key was never registered, so no "
                "one can use it): deleting it failed: %s", uuid, c->conf.cfg.teeu.address, teeu_last_error());
-    tu_buf_free(&resp);
-    free(req);
 }
 
 /*
@@ -1555,4 +1573,34 @@ teeu_status teeu_reveal_ex(teeu_client *c, const teeu_object *result, long timeo
 teeu_status teeu_reveal(teeu_client *c, const teeu_object *result, teeu_ndarray **arr)
 {
     return teeu_reveal_ex(c, result, 0, arr);
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+teeu_status teeu_delete(teeu_client *c, const teeu_object *obj)
+{
+    if (c == NULL || obj == NULL)
+        return tu_error(TEEU_ERR_INVALID_ARGUMENT, "teeu_delete: client and obj are required");
+    teeu_status st = same_teeu(c, obj);
+    if (st != TEEU_OK)
+        return st;
+    op o;
+    op_begin(&o, c, 0, "teeu_delete");
+    st = warm_up(c, &o, false);
+    if (st == TEEU_OK)
+        st = send_delete(c, &o, obj->uuid);
+    if (st >= TEEU_ERR_RPC_CANCELLED && st <= TEEU_ERR_RPC_UNAUTHENTICATED) {
+        char doing[128];
+        snprintf(doing, sizeof doing, "delete %s for %s", obj->uuid, c->owner_id);
+        st = teeu_refusal(c, st, NULL, doing);
+        if (st == TEEU_ERR_NOT_AUTHORIZED)
+            st = tu_error_context(st, "only the owner of an object (the party that put it) or the requester of a "
+                                      "result (the party that called) may delete it");
+        else if (st == TEEU_ERR_NOT_FOUND)
+            st = tu_error_context(st, "deleted already, or never stored there");
+    } else if (st != TEEU_OK) {
+        st = service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
+    }
+    op_end(&o);
+    return st == TEEU_OK ? st : tu_error_context(st, "teeu_delete");
 }

@@ -17,7 +17,7 @@ import numpy as np
 TEEU_OK = 0
 ERR = {
     "CONFIG": 7, "INSECURE": 8, "POLICY": 410, "REPORT_DATA": 411, "NOT_AUTHORIZED": 500, "NOT_FOUND": 501,
-    "BAD_HANDLE": 502, "CONNECT": 350, "TIMEOUT": 352,
+    "BAD_HANDLE": 502, "CONNECT": 350, "TIMEOUT": 352, "INVALID_ARGUMENT": 1,
 }
 
 DTYPES = {  # numpy dtype -> teeu_dtype
@@ -88,6 +88,7 @@ class Lib:
             "teeu_put_ex": (st, [vp, vp, C.POINTER(vp), C.c_size_t, C.POINTER(PutOptions), C.POINTER(vp)]),
             "teeu_call_ex": (st, [vp, vp, C.POINTER(Arg), C.c_size_t, C.POINTER(CallOptions), C.POINTER(vp)]),
             "teeu_reveal_ex": (st, [vp, vp, C.c_long, C.POINTER(vp)]),
+            "teeu_delete": (st, [vp, vp]),
             "teeu_object_handle": (C.c_char_p, [vp]),
             "teeu_object_from_string": (st, [C.c_char_p, C.POINTER(vp)]),
             "teeu_object_free": (None, [vp]),
@@ -193,6 +194,9 @@ class Client:
         out = C.c_void_p()
         self.lib.check(self.lib.L.teeu_call_ex(self.p, func.p, cargs, len(args), C.byref(opts), C.byref(out)))
         return Obj(self.lib, out)
+
+    def delete(self, obj):
+        self.lib.check(self.lib.L.teeu_delete(self.p, obj.p))
 
     def reveal(self, obj, timeout_ms=0):
         out = C.c_void_p()

@@ -173,6 +173,29 @@ def test_reveal_result_owns_its_memory(teeu, session):
     np.testing.assert_array_equal(view, np.arange(10.0, 20.0) + 1)
 
 
+def test_delete_objects_and_results(teeu, session):
+    client, carol = session
+    average = teeu.func("average", axis=1)
+    a = client.put(np.ones((4, 3)), allow_funcs=average, party="alice")
+    b = client.put(np.zeros((4, 3)), allow_funcs=average, party="bob")
+    r = carol(average, party="alice")([a, b])
+    np.testing.assert_array_equal(r.reveal(), np.array([[1.0] * 3, [0.0] * 3]))
+    with pytest.raises(teeu.NotAuthorizedError):
+        client.delete(a, party="bob")  # only alice, who put it
+    r.delete()  # alice, who asked for it
+    with pytest.raises(teeu.NotFoundError) as info:
+        client.reveal(r)
+    assert r.uuid in info.value.message
+    client.delete([a, b])  # each by the party that put it
+    c = client.put(np.ones(3), allow_funcs=average, party="bob")
+    client.delete(c.handle, party="bob")  # a handle string names no party
+    with pytest.raises(teeu.NotFoundError):
+        c.delete()
+    with pytest.raises(teeu.NotFoundError) as info:
+        a.delete()
+    assert "deleted already" in info.value.message
+
+
 def test_not_authorized_and_other_service_errors(teeu, session, cluster):
     client, carol = session
     average = teeu.func("average", axis=1)

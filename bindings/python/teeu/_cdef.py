@@ -197,6 +197,7 @@ teeu_status teeu_call(teeu_client *client, const teeu_func *func,
 teeu_status teeu_call_ex(teeu_client *client, const teeu_func *func, const teeu_arg *args,
                          size_t n_args, const teeu_call_options *opts, teeu_object **result);
 
+teeu_status teeu_delete(teeu_client *client, const teeu_object *obj);
 teeu_status teeu_reveal(teeu_client *client, const teeu_object *result, teeu_ndarray **arr);
 teeu_status teeu_reveal_ex(teeu_client *client, const teeu_object *result, long timeout_ms,
                            teeu_ndarray **arr);

@@ -122,6 +122,10 @@ class Object:
         """The object's array, as a numpy array (see Client.reveal)."""
         return self.client.reveal(self, party=party, timeout=timeout)
 
+    def delete(self, party=None):
+        """Deletes the object from the TEEU (see Client.delete)."""
+        self.client.delete(self, party=party)
+
     def __str__(self):
         return self.handle
 
@@ -562,6 +566,26 @@ class Client:
             else:
                 check(lib().teeu_reveal_ex(h, obj._ptr, _timeout_ms(timeout), out))
         return to_numpy(out[0])
+
+    def delete(self, obj, *, party=None):
+        """Deletes an object this party put, or a result of its call, from the TEEU.
+
+        obj: an Object or handle string, or a list/tuple of them. The TEEU
+        removes the ciphertext durably. NotFoundError if the TEEU holds no
+        such object (deleted already), NotAuthorizedError if another party
+        owns it. By default the party that made obj deletes it.
+        """
+        if isinstance(obj, (list, tuple)):
+            for o in obj:
+                self.delete(o, party=party)
+            return
+        obj = self._as_object(obj)
+        if party is None and obj.party in self.party_key_pair:
+            party = obj.party
+        party = self._party(party)
+        device = self._device(obj.device)
+        with self._using():
+            check(lib().teeu_delete(self._handle(party, device), obj._ptr))
 
     def __repr__(self):
         return f"<teeu.Client party={self.party!r} simulation={self.tee_simulation}>"
