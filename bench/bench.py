@@ -190,13 +190,6 @@ class Bench:
         return (SOURCE_DIR / "bindings" / "python" / "teeu" / "__init__.py").exists() and \
             (self.build / "libteeu.so").exists()
 
-    def delete(self, uuids):
-        """Deletes libteeu's objects from teeud (keeps the state folder small; not timed)."""
-        if uuids:
-            p = subprocess.run(self.py_cmd("delete", *uuids), capture_output=True, text=True)
-            if p.returncode != 0:
-                log(f"warning: deleting objects failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
-
     def libteeu_missing(self):
         if not self.client.exists():
             return "bench_client not built (the client API is not in this tree)"
@@ -244,14 +237,12 @@ class Bench:
                 res = run_json(self.client_cmd("put", size, data, zstd, reps), 60 + (reps + 1) * size / 20e6)
                 res.update(size=size, data=data, zstd=zstd)
                 r["put"].append(res)
-                self.delete(res.get("uuids", []))
             if not missing and self.bindings_present():
                 log(f"libteeu through the Python bindings: put {size_name(size)} random x{reps}")
                 res = run_json(self.bindings_cmd("put", "--size", size, "--data", "random", "--reps", reps),
                                60 + (reps + 1) * size / 20e6)
                 res.update(size=size, data="random")
                 r["bindings_put"].append(res)
-                self.delete(res.get("uuids", []))
         iters = self.a.latency_iters or (200 if self.a.quick else 1000)
         call_iters = self.a.call_iters or (20 if self.a.quick else 100)
         warmup = self.a.latency_warmup

@@ -17,8 +17,8 @@
  *          ~77% of it, so the compressed stream is large) or a short
  *          repeating pattern; one warm-up put of a 12-element array (the
  *          client's one-time handshakes), then REPS timed teeu_put calls;
- *          prints the objects' uuids (bench.py deletes them afterwards)
- *          and the client's CPU time (user + system) of each put.
+ *          deletes each object after its put (teeu_delete, not timed), and
+ *          prints the client's CPU time (user + system) of each put.
  * latency: a 4x3 array; WARMUP then PUT_ITERS timed teeu_put calls (and
  *          the client's cost counters per put), back to back or, with
  *          --pause-ms, each after N ms of idleness (a client that puts now
@@ -152,12 +152,11 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
     size_t n = size / sizeof(double);
     double *data = malloc(n * sizeof(double));
     double *times = calloc((size_t)reps, sizeof(double)), *cpu = calloc((size_t)reps, sizeof(double));
-    char(*uuids)[33] = calloc((size_t)reps + 1, sizeof(*uuids));
     teeu_client *client = NULL;
     teeu_func *func = NULL;
     teeu_ndarray *arr = NULL, *small = NULL;
     int rc = 1;
-    if (data == NULL || times == NULL || cpu == NULL || uuids == NULL) {
+    if (data == NULL || times == NULL || cpu == NULL) {
         fprintf(stderr, "bench_client: out of memory for %zu bytes\n", size);
         goto out;
     }
@@ -180,8 +179,12 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
         rc = fail("warm-up teeu_put", st);
         goto out;
     }
-    snprintf(uuids[reps], sizeof(uuids[reps]), "%s", teeu_object_uuid(obj));
+    st = teeu_delete(client, obj);
     teeu_object_free(obj);
+    if (st != TEEU_OK) {
+        rc = fail("teeu_delete", st);
+        goto out;
+    }
     long rss_before = peak_rss_kib();
     for (int r = 0; r < reps; r++) {
         obj = NULL;
@@ -193,26 +196,26 @@ static int cmd_put(const bench_opts *o, int argc, char **argv)
             rc = fail("teeu_put", st);
             goto out;
         }
-        snprintf(uuids[r], sizeof(uuids[r]), "%s", teeu_object_uuid(obj));
+        /* Not timed: each object is deleted after its put, as the Python path does, so the TEEU's store stays small. */
+        st = teeu_delete(client, obj);
         teeu_object_free(obj);
+        if (st != TEEU_OK) {
+            rc = fail("teeu_delete", st);
+            goto out;
+        }
     }
     printf("{\"bench\": \"client_put\", \"size\": %zu, \"data\": \"%s\", \"zstd\": %d, ", n * sizeof(double),
            random == 1 ? "random" : random == 2 ? "mixed" : "compressible", zstd);
     print_times("times", times, (size_t)reps);
     printf(", ");
     print_times("cpu_times", cpu, (size_t)reps);
-    /* The objects' uuids let bench.py delete them between measurements. */
-    printf(", \"uuids\": [");
-    for (int r = 0; r <= reps; r++)
-        printf("%s\"%s\"", r ? ", " : "", uuids[r]);
-    printf("], \"rss_before_kib\": %ld, \"maxrss_kib\": %ld}\n", rss_before, peak_rss_kib());
+    printf(", \"rss_before_kib\": %ld, \"maxrss_kib\": %ld}\n", rss_before, peak_rss_kib());
     rc = 0;
 out:
     teeu_ndarray_free(small);
     teeu_ndarray_free(arr);
     teeu_func_free(func);
     teeu_client_free(client);
-    free(uuids);
     free(cpu);
     free(times);
     free(data);

@@ -25,7 +25,6 @@ Done once per client and not timed per put, as libteeu does: GetRaCertPems
                   [--mrenclave HEX] [--function DESC]
                   put --size BYTES --data random|compressible --reps N
   py_reference.py ... latency --iters N --warmup W
-  py_reference.py ... delete UUID...          (housekeeping between measurements)
 
 Each command prints one JSON object on stdout (times in seconds, peak RSS of
 this process from getrusage in KiB).
@@ -235,15 +234,9 @@ def main():
     lat = add_workloads(sub)
     lat.add_argument("--pause-ms", type=float, default=0,
                      help="idle time before each timed put (a client that puts now and then)")
-    de = sub.add_parser("delete", help="delete objects of this party from the TEEU (housekeeping)")
-    de.add_argument("uuids", nargs="*")
     args = ap.parse_args()
 
     party = DataParty(args, generate_stubs(args.stubs))
-    if args.cmd == "delete":
-        for u in args.uuids:
-            party.delete(u)
-        return
     party.setup()
     out = {"bench": "py_reference", "cmd": args.cmd, "teeu_send": party.teeu is not None}
     if args.cmd == "put":
