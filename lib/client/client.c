@@ -35,6 +35,12 @@
 #define MAX_REVEAL_MESSAGE (80u << 20)
 #define SEG_PREFIX_ROOM 32
 /*
+ * Objects of at least this many segments are sealed on a second thread
+ * while the previous segment is sent (seal_ahead.c); below it, starting a
+ * thread costs more than the overlap gains.
+ */
+#define SEAL_AHEAD_MIN_SEGS 4
+/*
  * PutObject streams one client runs at once (teeud's default
  * max-concurrent-uploads): more would be refused, not faster. Threads
  * sharing a client queue for a slot within their deadline.
@@ -671,7 +677,8 @@ typedef struct put_stream {
     uint8_t *first;            /* packed header message */
     size_t first_len;
     bool first_sent;
-    uint8_t *buf;              /* SEG_PREFIX_ROOM + seg + tag */
+    uint8_t *buf;              /* SEG_PREFIX_ROOM + seg + tag (no sealing thread) */
+    tu_seal_ahead *ahead;      /* the sealing thread of a large object, or NULL */
     uint64_t sent;
     const tu_buf *data_auth;   /* the signed DataAuth sent to the AuthManager */
 } put_stream;
@@ -724,21 +731,17 @@ static teeu_status seal_plain(put_stream *ps, size_t off, size_t n, bool final, 
     return tu_stream_seal_segment2(ps->stream, head > 0 ? ps->npy_header + off : NULL, head, data, body, final, dst);
 }
 
-static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool *done)
+/*
+ * Seals the next segment into buf (SEG_PREFIX_ROOM + seg + tag bytes) and
+ * frames it as a PutObjectRequest message ending in buf. A tu_segment_fn:
+ * runs on the sealing thread when there is one (put_attempt), which then
+ * alone touches the stream, the compressor, next and sent.
+ */
+static teeu_status put_segment(void *ctx, uint8_t *buf, const uint8_t **msg, size_t *len, bool *final_out)
 {
     put_stream *ps = ctx;
-    if (!ps->first_sent) {
-        ps->first_sent = true;
-        *msg = ps->first;
-        *len = ps->first_len;
-        return TEEU_OK;
-    }
-    if (ps->final_sent) {
-        *done = true;
-        return TEEU_OK;
-    }
     uint64_t i = ps->next;
-    uint8_t *pt = ps->buf + SEG_PREFIX_ROOM;
+    uint8_t *pt = buf + SEG_PREFIX_ROOM;
     bool final = false;
     size_t n = 0;
     teeu_status st = TEEU_OK;
@@ -776,10 +779,32 @@ static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool
     memcpy(start + o, inner, k);
     *msg = start;
     *len = o + k + ct_len;
+    *final_out = final;
     ps->next++;
     ps->sent += ct_len;
-    ps->final_sent = final;
     return TEEU_OK;
+}
+
+/* The PutObject request producer: the header, then the segments (from the sealing thread when there is one). */
+static teeu_status put_produce(void *ctx, const uint8_t **msg, size_t *len, bool *done)
+{
+    put_stream *ps = ctx;
+    if (!ps->first_sent) {
+        ps->first_sent = true;
+        *msg = ps->first;
+        *len = ps->first_len;
+        return TEEU_OK;
+    }
+    if (ps->final_sent) {
+        *done = true;
+        return TEEU_OK;
+    }
+    bool final = false;
+    teeu_status st = ps->ahead != NULL ? tu_seal_ahead_next(ps->ahead, msg, len, &final)
+                                       : put_segment(ps, ps->buf, msg, len, &final);
+    if (st == TEEU_OK)
+        ps->final_sent = final;
+    return st;
 }
 
 /*
@@ -844,11 +869,15 @@ static teeu_status put_attempt(put_stream *ps, op *o, const uint8_t key[32], tu_
                                          ps->stream_header, &ps->stream);
     if (st == TEEU_OK)
         st = put_header_msg(ps);
+    if (st == TEEU_OK && ps->buf == NULL)
+        st = tu_seal_ahead_start(put_segment, ps, SEG_PREFIX_ROOM + ps->seg + TU_GCM_TAG_LEN, &ps->ahead);
     tu_rpc_call_opts ro;
     if (st == TEEU_OK)
         st = rpc_opts(o, false, &ro);
     if (st == TEEU_OK)
         st = tu_rpc_client_stream(ps->c->teeu, TEEU_SERVICE "PutObject", put_produce, ps, resp, &ro);
+    tu_seal_ahead_stop(ps->ahead);
+    ps->ahead = NULL;
     return st;
 }
 
@@ -906,9 +935,12 @@ static teeu_status put_object(teeu_client *c, op *o, const teeu_ndarray *arr, co
     if (st != TEEU_OK)
         return tu_error_context(st, "encoding the array");
     ps.n_segs = ps.total == 0 ? 1 : (ps.total + ps.seg - 1) / ps.seg;
-    ps.buf = malloc(SEG_PREFIX_ROOM + ps.seg + TU_GCM_TAG_LEN);
-    if (ps.buf == NULL)
-        st = tu_error(TEEU_ERR_NOMEM, "out of memory for a %zu-byte segment buffer", ps.seg);
+    /* A few segments are sealed inline; more, on a sealing thread (put_attempt) with buffers of its own. */
+    if (ps.n_segs < SEAL_AHEAD_MIN_SEGS) {
+        ps.buf = malloc(SEG_PREFIX_ROOM + ps.seg + TU_GCM_TAG_LEN);
+        if (ps.buf == NULL)
+            st = tu_error(TEEU_ERR_NOMEM, "out of memory for a %zu-byte segment buffer", ps.seg);
+    }
     tu_buf resp = {0};
     bool stored_before = false;
     bool slot = false;

@@ -7,6 +7,7 @@
  * client.c: the client: once-per-client AuthManager and TEEU checks, then
  *           put (CreateDataWithAuth + streamed PutObject), call, reveal.
  * presign.c: put credentials precomputed by a per-client thread.
+ * seal_ahead.c: a large put's next segment sealed on a second thread.
  */
 #ifndef TEEU_CLIENT_INTERNAL_H
 #define TEEU_CLIENT_INTERNAL_H
@@ -53,6 +54,26 @@ teeu_status tu_object_make(const char *address, const char *uuid, teeu_object **
 
 /** True if s is exactly 32 lowercase hex digits. */
 bool tu_uuid_hex_ok(const char *s);
+
+/* ---- seal_ahead.c -------------------------------------------------------------------- */
+
+/**
+ * Fills buf (of the length given to tu_seal_ahead_start) with the next
+ * message: *msg points into buf, *final marks the last one.
+ */
+typedef teeu_status (*tu_segment_fn)(void *ctx, uint8_t *buf, const uint8_t **msg, size_t *len, bool *final);
+
+/** fn run on its own thread one message ahead of tu_seal_ahead_next, into two buffers of buf_len bytes. */
+typedef struct tu_seal_ahead tu_seal_ahead;
+teeu_status tu_seal_ahead_start(tu_segment_fn fn, void *ctx, size_t buf_len, tu_seal_ahead **out) TU_NODISCARD;
+/**
+ * The next message, in order (waits for it); the one returned before is
+ * given back for refilling. Never call it after a final message or an
+ * error. The producer's failure comes back here, status and message.
+ */
+teeu_status tu_seal_ahead_next(tu_seal_ahead *a, const uint8_t **msg, size_t *len, bool *final) TU_NODISCARD;
+/** Stops the thread (after the message it is making), wipes and frees the buffers. NULL is a no-op. */
+void tu_seal_ahead_stop(tu_seal_ahead *a);
 
 /* ---- presign.c ---------------------------------------------------------------------- */
 

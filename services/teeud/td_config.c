@@ -37,6 +37,8 @@ void td_config_usage(FILE *out)
           "  --max-message BYTES       largest gRPC message (default 16777216)\n"
           "  --max-object-size BYTES   largest object or result, plaintext bytes (default 4294967296)\n"
           "  --max-objects-per-party N objects one owner may store (default 10000)\n"
+          "  --recycle-mb N            MiB of deleted objects' files kept in spare/ for new uploads to\n"
+          "                            overwrite, which is faster than fresh pages (default 1024; 0 = off)\n"
           "  --max-concurrent-calls N  calls computing at once (default 2)\n"
           "  --max-concurrent-uploads N  uploads at once (default 4; keep it below --workers)\n"
           "  --stall-timeout-ms MS     drop an upload or reveal whose client stalls this long (default 60000)\n"
@@ -118,6 +120,11 @@ static teeu_status apply(void *any, const char *key, const char *value)
             cfg->max_objects_per_party = n;
         return st;
     }
+    if (strcmp(key, "recycle-mb") == 0) {
+        if ((st = tu_svc_parse_size(key, value, 0, (size_t)1 << 30, &n)) == TEEU_OK)
+            cfg->recycle_bytes = (uint64_t)n << 20;
+        return st;
+    }
     if (strcmp(key, "max-concurrent-calls") == 0) {
         if ((st = tu_svc_parse_size(key, value, 1, 1024, &n)) == TEEU_OK)
             cfg->max_concurrent_calls = n;
@@ -158,6 +165,7 @@ static const struct option long_opts[] = {
     {"max-concurrent-calls", required_argument, NULL, 0}, {"max-clock-skew-ms", required_argument, NULL, 0},
     {"max-concurrent-uploads", required_argument, NULL, 0}, {"stall-timeout-ms", required_argument, NULL, 0},
     {"list-kernels", no_argument, NULL, 0},        {"print-mrenclave", no_argument, NULL, 0},
+    {"recycle-mb", required_argument, NULL, 0},
     {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 };
 
@@ -171,6 +179,7 @@ teeu_status td_config_parse(int argc, char **argv, td_config *cfg, bool *show_he
     cfg->max_message = 16u << 20;
     cfg->max_object_size = (uint64_t)4 << 30;
     cfg->max_objects_per_party = 10000;
+    cfg->recycle_bytes = (uint64_t)1 << 30;
     cfg->max_concurrent_calls = 2;
     cfg->max_concurrent_uploads = 4;
     cfg->stall_timeout_ms = 60000;

@@ -241,7 +241,7 @@ teeu_status td_service_new(const td_config *cfg, td_service **out)
     if (st == TEEU_OK)
         st = load_identity(svc, cfg->state_dir);
     if (st == TEEU_OK)
-        st = td_store_open(cfg->state_dir, &svc->store);
+        st = td_store_open(cfg->state_dir, cfg->recycle_bytes, &svc->store);
     if (st == TEEU_OK) {
         const char *backend = cfg->attestation;
         if (backend == NULL)
@@ -574,8 +574,12 @@ static void s_put(void *ctx, void *ws, tu_grpc_call *call)
                              (unsigned long long)svc->cfg->max_object_size);
         goto out;
     }
+    /* The file's size: every segment's ciphertext and tag (for a bound, at most that). */
+    uint64_t n_segs = hdr->plaintext_size / hdr->segment_size + 1, hint = 0;
+    if (__builtin_mul_overflow(n_segs, TU_GCM_TAG_LEN, &hint) || __builtin_add_overflow(hint, hdr->plaintext_size, &hint))
+        hint = 0;
     teeu_status st = td_writer_begin(svc->store, TD_OBJECT, hdr->data_uuid, hdr->owner_id,
-                                     svc->cfg->max_objects_per_party, &w);
+                                     svc->cfg->max_objects_per_party, hint, &w);
     if (st != TEEU_OK) {
         int code = st == TEEU_ERR_RPC_ALREADY_EXISTS ? TU_GRPC_ALREADY_EXISTS
                    : st == TEEU_ERR_LIMIT            ? TU_GRPC_RESOURCE_EXHAUSTED
@@ -720,8 +724,7 @@ static teeu_status open_object(td_service *svc, const td_meta *m, const uint8_t 
     if (st == TEEU_OK)
         st = tu_stream_finish(s);
     tu_stream_free(s);
-    if (fd >= 0)
-        close(fd);
+    td_store_close_data(svc->store, m->uuid, fd);
     if (st != TEEU_OK) {
         tu_free_secret(buf, cap);
         return tu_error_context(st, "decrypting object %s (wrong key, or the stored data is damaged)", m->uuid);
@@ -811,7 +814,7 @@ static teeu_status store_result(td_service *svc, const char *uuid, const char *r
     if (st == TEEU_OK)
         st = tu_stream_seal_init(key, (const uint8_t *)uuid, strlen(uuid), RESULT_SEGMENT, header, &s);
     if (st == TEEU_OK)
-        st = td_writer_begin(svc->store, TD_RESULT, uuid, requester_id, 0, &w);
+        st = td_writer_begin(svc->store, TD_RESULT, uuid, requester_id, 0, 0, &w);
     uint64_t n_segments = 0;
     size_t off = 0;
     while (st == TEEU_OK) {
@@ -1291,8 +1294,7 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
     }
     tu_grpc_reply_note(resp, "result=%s revealer=%s %s", m.uuid, t->requester_id, t->plaintext ? "plaintext" : "sealed");
 out:
-    if (fd >= 0)
-        close(fd);
+    td_store_close_data(svc->store, m.uuid, fd);
     if (buf) {
         tu_wipe(buf, (size_t)m.segment_size + TU_GCM_TAG_LEN);
         free(buf);

@@ -6,6 +6,13 @@
  * metadata is written atomically (temp file, fsync, rename) and the folder
  * fsynced. Start-up removes temp files and .seg files without metadata, so
  * a half-received object never becomes visible.
+ *
+ * Recycling: the .seg file of a deleted entry (of at least SPARE_MIN bytes,
+ * that nobody is reading) is moved to spare/ rather than unlinked, up to
+ * spare_cap bytes in all, and the next large upload overwrites it. Writing
+ * into pages a file already has costs about half of writing into fresh ones
+ * (page allocation, accounting: ~0.05 s per 256 MiB on tmpfs here), the
+ * reason databases recycle their log files. spare/ is emptied at start-up.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,19 +28,31 @@
 #include "teeud_internal.h"
 
 #define META_MAX_BYTES (1u << 20)
+/* Smaller files are unlinked: their pages cost little to allocate again. */
+#define SPARE_MIN ((uint64_t)1 << 20)
 
 typedef struct entry {
     td_kind kind;
     char *uuid;
     char *owner_id;
-    bool pending;   /* upload in progress */
+    bool pending;     /* upload in progress */
+    unsigned readers; /* td_store_open_data without td_store_close_data */
 } entry;
+
+typedef struct spare {
+    char *path;
+    uint64_t size;
+} spare;
 
 struct td_store {
     char *dir[2];    /* objects/, results/ */
+    char *spare_dir; /* spare/ */
     pthread_mutex_t lock;
     entry *entries;
     size_t n, cap;
+    spare *spares;   /* oldest first */
+    size_t n_spares, cap_spares;
+    uint64_t spare_bytes, spare_cap, spare_seq;
 };
 
 struct td_writer {
@@ -42,6 +61,7 @@ struct td_writer {
     char *uuid;
     char *tmp_path;
     int fd;
+    bool recycled;   /* the file is a spare: cut it to size at commit */
     uint64_t bytes;
 };
 
@@ -314,14 +334,37 @@ static teeu_status scan_dir(td_store *st, td_kind kind)
     return s;
 }
 
-teeu_status td_store_open(const char *state_dir, td_store **out)
+/* Start-up: the spares of the last run hold deleted data; drop them. */
+static teeu_status empty_spare_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return tu_error(TEEU_ERR_IO, "cannot create folder %s: %s", dir, strerror(errno));
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return tu_error(TEEU_ERR_IO, "cannot read folder %s: %s", dir, strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+    return TEEU_OK;
+}
+
+teeu_status td_store_open(const char *state_dir, uint64_t spare_cap, td_store **out)
 {
     *out = NULL;
     td_store *st = calloc(1, sizeof *st);
     if (st == NULL)
         return tu_error(TEEU_ERR_NOMEM, "spool");
     pthread_mutex_init(&st->lock, NULL);
+    st->spare_cap = spare_cap;
     teeu_status s = TEEU_OK;
+    if (asprintf(&st->spare_dir, "%s/spare", state_dir) < 0) {
+        st->spare_dir = NULL;
+        s = tu_error(TEEU_ERR_NOMEM, "path");
+    } else {
+        s = empty_spare_dir(st->spare_dir);
+    }
     for (int k = 0; k < 2 && s == TEEU_OK; k++) {
         if (asprintf(&st->dir[k], "%s/%s", state_dir, kind_dir[k]) < 0) {
             st->dir[k] = NULL;
@@ -350,6 +393,12 @@ void td_store_free(td_store *st)
         free(st->entries[i].owner_id);
     }
     free(st->entries);
+    for (size_t i = 0; i < st->n_spares; i++) {
+        unlink(st->spares[i].path);
+        free(st->spares[i].path);
+    }
+    free(st->spares);
+    free(st->spare_dir);
     free(st->dir[0]);
     free(st->dir[1]);
     pthread_mutex_destroy(&st->lock);
@@ -387,10 +436,78 @@ teeu_status td_store_get(td_store *st, td_kind kind, const char *uuid, td_meta *
     return read_meta(st, kind, uuid, m);
 }
 
+/* ---- spares ------------------------------------------------------------------- */
+
+/*
+ * Takes the spare for a file of about hint bytes: the smallest that holds
+ * it, else the largest. NULL when none is worth it. Caller holds the lock;
+ * the caller owns the returned path.
+ */
+static char *spare_take(td_store *st, uint64_t hint)
+{
+    if (hint < SPARE_MIN || st->n_spares == 0)
+        return NULL;
+    size_t best = st->n_spares;
+    for (size_t i = 0; i < st->n_spares; i++) {
+        uint64_t sz = st->spares[i].size;
+        if (best == st->n_spares) {
+            best = i;
+            continue;
+        }
+        uint64_t b = st->spares[best].size;
+        bool fits = sz >= hint, best_fits = b >= hint;
+        if ((fits && (!best_fits || sz < b)) || (!fits && !best_fits && sz > b))
+            best = i;
+    }
+    char *path = st->spares[best].path;
+    st->spare_bytes -= st->spares[best].size;
+    memmove(&st->spares[best], &st->spares[best + 1], (st->n_spares - best - 1) * sizeof *st->spares);
+    st->n_spares--;
+    return path;
+}
+
+/*
+ * Moves the data file of a deleted entry to spare/ (newest last), dropping
+ * the oldest spares beyond spare_cap. False: the caller unlinks it. Caller
+ * holds the lock.
+ */
+static bool spare_keep(td_store *st, const char *seg_path)
+{
+    struct stat sb;
+    if (st->spare_cap == 0 || stat(seg_path, &sb) != 0 || (uint64_t)sb.st_size < SPARE_MIN ||
+        (uint64_t)sb.st_size > st->spare_cap)
+        return false;
+    if (st->n_spares == st->cap_spares) {
+        size_t ncap = st->cap_spares ? st->cap_spares * 2 : 8;
+        spare *grown = realloc(st->spares, ncap * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        st->spares = grown;
+        st->cap_spares = ncap;
+    }
+    char *path = NULL;
+    if (asprintf(&path, "%s/%llu", st->spare_dir, (unsigned long long)++st->spare_seq) < 0)
+        return false;
+    if (rename(seg_path, path) != 0) {
+        free(path);
+        return false;
+    }
+    st->spares[st->n_spares++] = (spare){.path = path, .size = (uint64_t)sb.st_size};
+    st->spare_bytes += (uint64_t)sb.st_size;
+    while (st->spare_bytes > st->spare_cap) {
+        unlink(st->spares[0].path);
+        free(st->spares[0].path);
+        st->spare_bytes -= st->spares[0].size;
+        memmove(&st->spares[0], &st->spares[1], (st->n_spares - 1) * sizeof *st->spares);
+        st->n_spares--;
+    }
+    return true;
+}
+
 /* ---- writing ------------------------------------------------------------------ */
 
 teeu_status td_writer_begin(td_store *st, td_kind kind, const char *uuid, const char *owner_id, size_t max_owned,
-                            td_writer **out)
+                            uint64_t size_hint, td_writer **out)
 {
     *out = NULL;
     if (!td_uuid_valid(uuid))
@@ -413,6 +530,7 @@ teeu_status td_writer_begin(td_store *st, td_kind kind, const char *uuid, const 
     }
     if (s == TEEU_OK)
         s = add_entry(st, kind, uuid, owner_id, true);
+    char *spare_path = s == TEEU_OK ? spare_take(st, size_hint) : NULL;
     pthread_mutex_unlock(&st->lock);
     if (s != TEEU_OK)
         return s;
@@ -423,6 +541,9 @@ teeu_status td_writer_begin(td_store *st, td_kind kind, const char *uuid, const 
             free(w->uuid);
             free(w);
         }
+        if (spare_path)
+            unlink(spare_path);
+        free(spare_path);
         pthread_mutex_lock(&st->lock);
         remove_entry(st, uuid);
         pthread_mutex_unlock(&st->lock);
@@ -430,7 +551,20 @@ teeu_status td_writer_begin(td_store *st, td_kind kind, const char *uuid, const 
     }
     w->st = st;
     w->kind = kind;
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    w->fd = -1;
+    if (spare_path != NULL) {
+        /* Overwritten from offset 0 and cut to size at commit; a crash leaves a .tmp that start-up removes. */
+        if (rename(spare_path, w->tmp_path) == 0)
+            w->fd = open(w->tmp_path, O_WRONLY | O_CLOEXEC);
+        w->recycled = w->fd >= 0;
+        if (w->fd < 0) {
+            unlink(spare_path);
+            unlink(w->tmp_path);
+        }
+        free(spare_path);
+    }
+    if (w->fd < 0)
+        w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (w->fd < 0) {
         s = tu_error(TEEU_ERR_IO, "cannot create %s: %s", w->tmp_path, strerror(errno));
         w->fd = -1;
@@ -471,6 +605,9 @@ teeu_status td_writer_commit(td_writer *w, const td_meta *m)
     teeu_status s = TEEU_OK;
     if (seg == NULL || meta == NULL || json == NULL)
         s = tu_error(TEEU_ERR_NOMEM, "commit");
+    else if (w->recycled && ftruncate(w->fd, (off_t)w->bytes) != 0)
+        s = tu_error(TEEU_ERR_IO, "cannot cut %s to %llu bytes: %s", w->tmp_path, (unsigned long long)w->bytes,
+                     strerror(errno));
     else if (fsync(w->fd) != 0)
         s = tu_error(TEEU_ERR_IO, "cannot fsync %s: %s", w->tmp_path, strerror(errno));
     else if (close(w->fd) != 0)
@@ -526,15 +663,43 @@ void td_writer_abort(td_writer *w)
     free(w);
 }
 
+/* Counts a reader of uuid (a file being read is never recycled). Caller holds the lock. */
+static void count_reader(td_store *st, const char *uuid, int delta)
+{
+    entry *e = find_entry(st, uuid);
+    if (e != NULL && (delta > 0 || e->readers > 0)) /* a reader of a deleted entry may meet a namesake */
+        e->readers = delta > 0 ? e->readers + 1 : e->readers - 1;
+}
+
 teeu_status td_store_open_data(td_store *st, td_kind kind, const char *uuid, int *fd)
 {
+    *fd = -1;
     char *p = path_of(st, kind, uuid, ".seg");
     if (p == NULL)
         return tu_error(TEEU_ERR_NOMEM, "path");
+    pthread_mutex_lock(&st->lock);
+    count_reader(st, uuid, +1);
+    pthread_mutex_unlock(&st->lock);
     *fd = open(p, O_RDONLY | O_CLOEXEC);
-    teeu_status s = *fd < 0 ? tu_error(TEEU_ERR_IO, "cannot open %s: %s", p, strerror(errno)) : TEEU_OK;
+    teeu_status s = TEEU_OK;
+    if (*fd < 0) {
+        s = tu_error(errno == ENOENT ? TEEU_ERR_NOT_FOUND : TEEU_ERR_IO, "cannot open %s: %s", p, strerror(errno));
+        pthread_mutex_lock(&st->lock);
+        count_reader(st, uuid, -1);
+        pthread_mutex_unlock(&st->lock);
+    }
     free(p);
     return s;
+}
+
+void td_store_close_data(td_store *st, const char *uuid, int fd)
+{
+    if (fd < 0)
+        return;
+    close(fd);
+    pthread_mutex_lock(&st->lock);
+    count_reader(st, uuid, -1);
+    pthread_mutex_unlock(&st->lock);
 }
 
 teeu_status td_store_delete(td_store *st, td_kind kind, const char *uuid)
@@ -547,11 +712,13 @@ teeu_status td_store_delete(td_store *st, td_kind kind, const char *uuid)
     else if (unlink(meta) != 0)
         s = tu_error(TEEU_ERR_IO, "cannot remove %s: %s", meta, strerror(errno));
     if (s == TEEU_OK) {
-        unlink(seg);
-        s = fsync_dir(st->dir[kind]);
         pthread_mutex_lock(&st->lock);
+        entry *e = find_entry(st, uuid);
+        if (e == NULL || e->readers > 0 || !spare_keep(st, seg))
+            unlink(seg);
         remove_entry(st, uuid);
         pthread_mutex_unlock(&st->lock);
+        s = fsync_dir(st->dir[kind]);
     }
     free(meta);
     free(seg);

@@ -35,6 +35,7 @@ typedef struct td_config {
     size_t max_message;         /* default 16 MiB */
     uint64_t max_object_size;   /* plaintext bytes; default 4 GiB */
     size_t max_objects_per_party; /* default 10000 */
+    uint64_t recycle_bytes;     /* deleted entries' files kept to be overwritten; default 1 GiB */
     size_t max_concurrent_calls;  /* default 2 */
     size_t max_concurrent_uploads; /* default 4 (each holds a worker) */
     uint32_t stall_timeout_ms;    /* an upload/reveal whose client stalls this long is dropped; default 60000 */
@@ -103,8 +104,13 @@ void td_meta_clear(td_meta *m);
 
 typedef struct td_store td_store;
 
-/** Opens the spool under state_dir (objects/, results/), removing leftover temp files. */
-teeu_status td_store_open(const char *state_dir, td_store **out) TU_NODISCARD;
+/**
+ * Opens the spool under state_dir (objects/, results/, spare/), removing
+ * leftover temp files and last run's spares. Up to spare_cap bytes of
+ * deleted entries' files are kept in spare/ for uploads to overwrite (0:
+ * unlinked at once).
+ */
+teeu_status td_store_open(const char *state_dir, uint64_t spare_cap, td_store **out) TU_NODISCARD;
 void td_store_free(td_store *st);
 /** Objects (not results) owned by owner_id, including uploads in progress. */
 size_t td_store_count_owned(td_store *st, const char *owner_id);
@@ -118,10 +124,11 @@ typedef struct td_writer td_writer;
 /**
  * Reserves uuid and opens its temporary file. TEEU_ERR_RPC_ALREADY_EXISTS
  * when the uuid is taken (or being uploaded); TEEU_ERR_LIMIT when owner_id
- * already has max_owned objects (0: no limit; objects only).
+ * already has max_owned objects (0: no limit; objects only). size_hint: the
+ * expected file size (0: unknown), to pick a spare file to overwrite.
  */
 teeu_status td_writer_begin(td_store *st, td_kind kind, const char *uuid, const char *owner_id, size_t max_owned,
-                            td_writer **out) TU_NODISCARD;
+                            uint64_t size_hint, td_writer **out) TU_NODISCARD;
 teeu_status td_writer_write(td_writer *w, const uint8_t *data, size_t len) TU_NODISCARD;
 uint64_t td_writer_bytes(const td_writer *w);
 /** fsyncs, renames into place, writes the metadata, fsyncs the folder; frees w. */
@@ -129,9 +136,14 @@ teeu_status td_writer_commit(td_writer *w, const td_meta *m) TU_NODISCARD;
 /** Drops the temporary file and the reservation; frees w. NULL is a no-op. */
 void td_writer_abort(td_writer *w);
 
-/** Opens the .seg file of a committed entry for reading (fd, close it). */
+/**
+ * Opens the .seg file of a committed entry for reading; close it with
+ * td_store_close_data (an entry deleted while being read is unlinked, never
+ * recycled). TEEU_ERR_NOT_FOUND if it was deleted meanwhile.
+ */
 teeu_status td_store_open_data(td_store *st, td_kind kind, const char *uuid, int *fd) TU_NODISCARD;
-/** Removes an entry (metadata first, then data). */
+void td_store_close_data(td_store *st, const char *uuid, int fd);
+/** Removes an entry (metadata first, then data, which may be kept as a spare). */
 teeu_status td_store_delete(td_store *st, td_kind kind, const char *uuid) TU_NODISCARD;
 
 /** Ciphertext length of segment i of m (plaintext + 16-byte tag). */

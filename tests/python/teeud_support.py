@@ -172,14 +172,19 @@ class TeeudClient:
 
     # -- reveal
 
-    def reveal(self, party, result_uuid, plaintext=False):
-        """Returns the result array; opens the sealed key with the party's key (WIRE.md envelope)."""
+    def reveal(self, party, result_uuid, plaintext=False, after_first=None):
+        """Returns the result array; opens the sealed key with the party's key (WIRE.md envelope).
+        after_first: called once the first response has arrived, before the rest is read."""
         t = self.t
         nonce = os.urandom(16).hex()
         task = t.RevealTask(result_uuid=result_uuid, requester_id=party.owner_id, requester_public_key=party.pem,
                             plaintext=plaintext, timestamp_ms=now_ms(), nonce=nonce)
         raw = task.SerializeToString()
-        responses = list(self.stub.Reveal(t.RevealRequest(task=raw, signature=ams.sign(party.key, raw)), timeout=600))
+        stream = self.stub.Reveal(t.RevealRequest(task=raw, signature=ams.sign(party.key, raw)), timeout=600)
+        responses = [next(stream)]
+        if after_first is not None:
+            after_first()
+        responses += list(stream)
         assert responses and responses[0].WhichOneof("part") == "header"
         h = responses[0].header
         segs = [(r.segment.index, r.segment.final, r.segment.ciphertext) for r in responses[1:]]
