@@ -1268,6 +1268,24 @@ static teeu_status teeu_refusal(teeu_client *c, teeu_status st, const teeu_func 
     }
 }
 
+/*
+ * A failed request to the TEEU about one object: a refusal explained (with
+ * what to do when it is about authorization, or an unknown object), a
+ * transport failure as a service error.
+ */
+static teeu_status teeu_failure(teeu_client *c, teeu_status st, const char *doing, const char *if_not_authorized,
+                                const char *if_not_found)
+{
+    if (st < TEEU_ERR_RPC_CANCELLED || st > TEEU_ERR_RPC_UNAUTHENTICATED)
+        return service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
+    st = teeu_refusal(c, st, NULL, doing);
+    if (st == TEEU_ERR_NOT_AUTHORIZED && if_not_authorized != NULL)
+        return tu_error_context(st, "%s", if_not_authorized);
+    if (st == TEEU_ERR_NOT_FOUND && if_not_found != NULL)
+        return tu_error_context(st, "%s", if_not_found);
+    return st;
+}
+
 teeu_status teeu_call_ex(teeu_client *c, const teeu_func *func, const teeu_arg *args, size_t n_args,
                          const teeu_call_options *opts, teeu_object **result)
 {
@@ -1578,15 +1596,13 @@ teeu_status teeu_reveal_ex(teeu_client *c, const teeu_object *result, long timeo
     if (st == TEEU_OK) {
         ro.retry_unavailable = true; /* a reveal only reads */
         st = tu_rpc_server_stream(c->teeu, TEEU_SERVICE "Reveal", req, req_len, reveal_msg, &s, &ro);
-        if (st >= TEEU_ERR_RPC_CANCELLED && st <= TEEU_ERR_RPC_UNAUTHENTICATED) {
+        if (st != TEEU_OK) {
             char doing[128];
             snprintf(doing, sizeof doing, "reveal result %s to %s", result->uuid, c->owner_id);
-            st = teeu_refusal(c, st, NULL, doing);
-            if (st == TEEU_ERR_NOT_AUTHORIZED)
-                st = tu_error_context(st, "only the parties the caller of teeu_call named as revealers (by default "
-                                          "the caller and the owners of the inputs) may reveal it");
-        } else if (st != TEEU_OK) {
-            st = service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
+            st = teeu_failure(c, st, doing,
+                              "only the parties the caller of teeu_call named as revealers (by default the caller "
+                              "and the owners of the inputs) may reveal it",
+                              NULL);
         }
     }
     if (st == TEEU_OK)
@@ -1621,17 +1637,13 @@ teeu_status teeu_delete(teeu_client *c, const teeu_object *obj)
     st = warm_up(c, &o, false);
     if (st == TEEU_OK)
         st = send_delete(c, &o, obj->uuid);
-    if (st >= TEEU_ERR_RPC_CANCELLED && st <= TEEU_ERR_RPC_UNAUTHENTICATED) {
+    if (st != TEEU_OK) {
         char doing[128];
         snprintf(doing, sizeof doing, "delete %s for %s", obj->uuid, c->owner_id);
-        st = teeu_refusal(c, st, NULL, doing);
-        if (st == TEEU_ERR_NOT_AUTHORIZED)
-            st = tu_error_context(st, "only the owner of an object (the party that put it) or the requester of a "
-                                      "result (the party that called) may delete it");
-        else if (st == TEEU_ERR_NOT_FOUND)
-            st = tu_error_context(st, "deleted already, or never stored there");
-    } else if (st != TEEU_OK) {
-        st = service_error(st, "TEEU", c->conf.cfg.teeu.address, "teeu.address");
+        st = teeu_failure(c, st, doing,
+                          "only the owner of an object (the party that put it) or the requester of a result (the "
+                          "party that called) may delete it",
+                          "deleted already, or never stored there");
     }
     op_end(&o);
     return st == TEEU_OK ? st : tu_error_context(st, "teeu_delete");
