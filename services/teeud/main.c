@@ -3,7 +3,6 @@
  * docs/teeud.md). Prints `listening on HOST:PORT` once it serves; stops
  * cleanly on SIGTERM/SIGINT.
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +21,6 @@ int main(int argc, char **argv)
     bool help = false;
     /* The state folder holds the service key and the database: owner only. */
     umask(077);
-    /*
-     * Uploads arrive in messages of up to a segment (1-4 MiB), allocated
-     * and freed by the hundred per object. Served from the heap, they reuse
-     * pages already mapped; glibc's default would mmap (fresh, zeroed
-     * pages, ~0.2 s of page faults per 256 MiB) until its adaptive
-     * threshold grows, and give the heap back when it shrinks.
-     */
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 128 << 20);
     teeu_set_log_handler(tu_svc_log_line, NULL, TEEU_LOG_INFO);
     if (td_config_parse(argc, argv, &cfg, &help) != TEEU_OK) {
         fprintf(stderr, "teeud: %s\n", teeu_last_error());
