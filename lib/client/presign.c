@@ -11,13 +11,22 @@
  * policy (allowed parties and functions) of the most recent put and used
  * only on an exact match; otherwise the put signs it inline.
  *
- * The thread refills the pool after each put (not during it, where its
- * signatures would compete for the CPU with the put and the services) and
- * runs at a lower CPU priority (nice +10): it uses idle CPU and yields to
- * the next put and to the services on a busy machine.
+ * The thread runs at idle CPU priority (SCHED_IDLE): it gets a core only
+ * when nothing else wants it, so it never competes with a put or the
+ * services, and it refills the pool from the moment a put takes a
+ * credential: the put then mostly waits for the AuthManager, whose core
+ * is busy but the caller's is not. Where SCHED_IDLE is refused it runs at
+ * nice +10 instead and refills only after each put (tu_presigner_refill),
+ * where its signatures would otherwise compete with the put in progress.
+ *
+ * A thread at idle priority can be preempted for long on a busy machine,
+ * possibly while it holds the pool's lock: a put never waits for it then
+ * (tu_presigner_take finds the pool busy and the put signs inline).
  * Data keys in the pool are secrets: wiped when taken and when freed.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -27,6 +36,7 @@
 #include "crypto/crypto_internal.h"
 
 #define PRESIGN_NICE 10
+#define PRESIGN_LOCK_TRIES 64
 
 struct tu_presigner {
     const teeu_key *party;
@@ -45,6 +55,8 @@ struct tu_presigner {
     bool have_policy;
     uint64_t gen;                /* bumped when the policy changes */
     uint64_t rsa_ops;            /* RSA private-key operations done by the thread */
+    bool idle_priority;          /* the thread runs at SCHED_IDLE: taking a credential wakes it */
+    atomic_bool thread_holds;    /* the thread holds `lock` (takers do not wait for it) */
 };
 
 void tu_put_cred_clear(tu_put_cred *cr)
@@ -134,16 +146,43 @@ static teeu_status cred_make(const tu_presigner *p, const tu_put_policy *policy,
 
 /* ---- the thread ------------------------------------------------------------------------ */
 
+/* Idle CPU only: SCHED_IDLE, else nice +10. True when SCHED_IDLE took. Best effort. */
+static bool lower_priority(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
+        return true;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), PRESIGN_NICE) != 0)
+        tu_log(TEEU_LOG_DEBUG, "presign: cannot lower the thread's priority; it runs at normal priority");
+    else
+        tu_log(TEEU_LOG_DEBUG, "presign: SCHED_IDLE refused; the thread runs at nice +%d", PRESIGN_NICE);
+    return false;
+}
+
+/* The thread's side of `lock`: takers see it held by the thread and do not wait. */
+static void thread_lock(tu_presigner *p)
+{
+    pthread_mutex_lock(&p->lock);
+    atomic_store(&p->thread_holds, true);
+}
+
+static void thread_unlock(tu_presigner *p)
+{
+    atomic_store(&p->thread_holds, false);
+    pthread_mutex_unlock(&p->lock);
+}
+
 static void *presign_main(void *arg)
 {
     tu_presigner *p = arg;
-    /* Idle CPU only: never compete with a put in progress or the services. Best effort. */
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), PRESIGN_NICE) != 0)
-        tu_log(TEEU_LOG_DEBUG, "presign: cannot lower the thread's priority; it runs at normal priority");
-    pthread_mutex_lock(&p->lock);
+    bool idle = lower_priority();
+    thread_lock(p);
+    p->idle_priority = idle;
     while (!p->stop) {
         if (p->count == p->cap) {
+            atomic_store(&p->thread_holds, false);
             pthread_cond_wait(&p->cond, &p->lock);
+            atomic_store(&p->thread_holds, true);
             continue;
         }
         /* Sign for a private copy of the current policy, without holding the lock. */
@@ -151,14 +190,14 @@ static void *presign_main(void *arg)
         void *block = NULL;
         uint64_t gen = p->gen;
         bool with_policy = p->have_policy && policy_copy(&p->policy, &pol, &block) == TEEU_OK;
-        pthread_mutex_unlock(&p->lock);
+        thread_unlock(p);
         tu_put_cred cr;
         uint64_t ops0 = tu_rsa_private_ops_thread();
         teeu_status st = cred_make(p, with_policy ? &pol : NULL, &cr);
         uint64_t ops = tu_rsa_private_ops_thread() - ops0;
         free(block);
         cr.auth_gen = gen;
-        pthread_mutex_lock(&p->lock);
+        thread_lock(p);
         p->rsa_ops += ops;
         if (st != TEEU_OK) {
             tu_log(TEEU_LOG_WARN, "presign: cannot precompute put credentials (%s); puts sign inline",
@@ -174,8 +213,25 @@ static void *presign_main(void *arg)
         p->count++;
         tu_wipe(&cr, sizeof cr);
     }
-    pthread_mutex_unlock(&p->lock);
+    thread_unlock(p);
     return NULL;
+}
+
+/*
+ * Locks for a put, unless the thread holds the lock (it may have been
+ * preempted holding it, for long at idle priority) or it stays busy: other
+ * puts hold it for microseconds.
+ */
+static bool lock_unless_thread(tu_presigner *p)
+{
+    for (int i = 0; i < PRESIGN_LOCK_TRIES; i++) {
+        if (pthread_mutex_trylock(&p->lock) == 0)
+            return true;
+        if (atomic_load(&p->thread_holds))
+            return false;
+        sched_yield();
+    }
+    return false;
 }
 
 /* ---- API ------------------------------------------------------------------------------------ */
@@ -229,7 +285,8 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
     memset(out, 0, sizeof *out);
     if (p == NULL)
         return false;
-    pthread_mutex_lock(&p->lock);
+    if (!lock_unless_thread(p))
+        return false; /* the put signs inline */
     /* The policy of this put becomes the speculation for the next ones. */
     if (!p->have_policy || !policy_equal(&p->policy, want)) {
         tu_put_policy copy;
@@ -252,7 +309,9 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
         *auth_hit = out->auth_sig != NULL && out->auth_gen == p->gen && p->have_policy &&
                     policy_equal(&p->policy, want);
     }
-    /* No refill yet: tu_presigner_refill, once the put is done, so it does not slow the put down. */
+    /* At idle priority the thread refills now, on CPU the put leaves idle; else after the put (tu_presigner_refill). */
+    if (got && p->idle_priority && !p->failed)
+        pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
     return got;
 }
@@ -261,10 +320,21 @@ void tu_presigner_refill(tu_presigner *p)
 {
     if (p == NULL)
         return;
-    pthread_mutex_lock(&p->lock);
+    if (!lock_unless_thread(p))
+        return; /* the thread holds the lock: it is awake and refills anyway */
     if (p->count < p->cap && !p->failed)
         pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
+}
+
+bool tu_presigner_idle_priority(tu_presigner *p)
+{
+    if (p == NULL)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool idle = p->idle_priority;
+    pthread_mutex_unlock(&p->lock);
+    return idle;
 }
 
 uint64_t tu_presigner_rsa_ops(tu_presigner *p)
