@@ -45,7 +45,7 @@ struct tu_presigner {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t thread;
-    bool stop;
+    atomic_bool stop;            /* set under `lock`; read without it between the two signatures */
     bool failed;
     tu_put_cred *pool;           /* a stack: pool[0..count) ready, the newest last (taken first) */
     size_t cap;
@@ -126,7 +126,9 @@ static teeu_status cred_make(const tu_presigner *p, const tu_put_policy *policy,
     if (st == TEEU_OK)
         st = tu_wire_presign_segment(p->party, p->am_key, cr->uuid, cr->key, sizeof cr->key, &cr->enc_key,
                                      &cr->enc_key_len, cr->mac, &cr->seg_sig, &cr->seg_sig_len);
-    if (st == TEEU_OK && policy != NULL) {
+    /* Stopping (tu_presigner_free joins us) skips the second signature: at idle priority on a busy machine
+     * each one can take long. The credential is then dropped. */
+    if (st == TEEU_OK && policy != NULL && !atomic_load(&p->stop)) {
         const char *mr = p->mrenclave;
         tu_wire_data_auth a = {
             .data_uuid = cr->uuid,
@@ -178,7 +180,7 @@ static void *presign_main(void *arg)
     bool idle = lower_priority();
     thread_lock(p);
     p->idle_priority = idle;
-    while (!p->stop) {
+    while (!atomic_load(&p->stop)) {
         if (p->count == p->cap) {
             atomic_store(&p->thread_holds, false);
             pthread_cond_wait(&p->cond, &p->lock);
@@ -205,7 +207,7 @@ static void *presign_main(void *arg)
             p->failed = true;
             break;
         }
-        if (p->stop || p->count == p->cap) {
+        if (atomic_load(&p->stop) || p->count == p->cap) {
             tu_put_cred_clear(&cr);
             continue;
         }
@@ -251,6 +253,8 @@ teeu_status tu_presigner_new(const teeu_key *party, const teeu_key *am_key, cons
         free(pool);
         return tu_error(TEEU_ERR_NOMEM, "out of memory for the presign pool");
     }
+    atomic_init(&p->stop, false);
+    atomic_init(&p->thread_holds, false);
     p->party = party;
     p->am_key = am_key;
     if (mrenclave_hex != NULL)
@@ -362,7 +366,7 @@ void tu_presigner_free(tu_presigner *p)
     if (p == NULL)
         return;
     pthread_mutex_lock(&p->lock);
-    p->stop = true;
+    atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
