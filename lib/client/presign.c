@@ -20,8 +20,9 @@
  * where its signatures would otherwise compete with the put in progress.
  *
  * A thread at idle priority can be preempted for long on a busy machine,
- * possibly while it holds the pool's lock: a put never waits for it then
- * (tu_presigner_take finds the pool busy and the put signs inline).
+ * possibly while it holds the pool's lock: a put never blocks on that lock
+ * (tu_presigner_take tries it a bounded number of times, yielding the CPU
+ * in between, then gives up and the put signs inline).
  * Data keys in the pool are secrets: wiped when taken and when freed.
  */
 #include <pthread.h>
@@ -36,7 +37,7 @@
 #include "crypto/crypto_internal.h"
 
 #define PRESIGN_NICE 10
-#define PRESIGN_LOCK_TRIES 64
+#define PRESIGN_LOCK_TRIES 64 /* each a sched_yield: ~0.1 ms in all on an idle machine */
 
 struct tu_presigner {
     const teeu_key *party;
@@ -56,7 +57,6 @@ struct tu_presigner {
     uint64_t gen;                /* bumped when the policy changes */
     uint64_t rsa_ops;            /* RSA private-key operations done by the thread */
     bool idle_priority;          /* the thread runs at SCHED_IDLE: taking a credential wakes it */
-    atomic_bool thread_holds;    /* the thread holds `lock` (takers do not wait for it) */
 };
 
 void tu_put_cred_clear(tu_put_cred *cr)
@@ -161,30 +161,15 @@ static bool lower_priority(void)
     return false;
 }
 
-/* The thread's side of `lock`: takers see it held by the thread and do not wait. */
-static void thread_lock(tu_presigner *p)
-{
-    pthread_mutex_lock(&p->lock);
-    atomic_store(&p->thread_holds, true);
-}
-
-static void thread_unlock(tu_presigner *p)
-{
-    atomic_store(&p->thread_holds, false);
-    pthread_mutex_unlock(&p->lock);
-}
-
 static void *presign_main(void *arg)
 {
     tu_presigner *p = arg;
     bool idle = lower_priority();
-    thread_lock(p);
+    pthread_mutex_lock(&p->lock);
     p->idle_priority = idle;
     while (!atomic_load(&p->stop)) {
         if (p->count == p->cap) {
-            atomic_store(&p->thread_holds, false);
             pthread_cond_wait(&p->cond, &p->lock);
-            atomic_store(&p->thread_holds, true);
             continue;
         }
         /* Sign for a private copy of the current policy, without holding the lock. */
@@ -192,14 +177,14 @@ static void *presign_main(void *arg)
         void *block = NULL;
         uint64_t gen = p->gen;
         bool with_policy = p->have_policy && policy_copy(&p->policy, &pol, &block) == TEEU_OK;
-        thread_unlock(p);
+        pthread_mutex_unlock(&p->lock);
         tu_put_cred cr;
         uint64_t ops0 = tu_rsa_private_ops_thread();
         teeu_status st = cred_make(p, with_policy ? &pol : NULL, &cr);
         uint64_t ops = tu_rsa_private_ops_thread() - ops0;
         free(block);
         cr.auth_gen = gen;
-        thread_lock(p);
+        pthread_mutex_lock(&p->lock);
         p->rsa_ops += ops;
         if (st != TEEU_OK) {
             tu_log(TEEU_LOG_WARN, "presign: cannot precompute put credentials (%s); puts sign inline",
@@ -215,22 +200,20 @@ static void *presign_main(void *arg)
         p->count++;
         tu_wipe(&cr, sizeof cr);
     }
-    thread_unlock(p);
+    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
 /*
- * Locks for a put, unless the thread holds the lock (it may have been
- * preempted holding it, for long at idle priority) or it stays busy: other
- * puts hold it for microseconds.
+ * Locks for a put without blocking on it: the lock is held for microseconds
+ * at a time, but the thread may have been preempted holding it (for long,
+ * at idle priority on a busy machine). False when it stays taken.
  */
-static bool lock_unless_thread(tu_presigner *p)
+static bool lock_bounded(tu_presigner *p)
 {
     for (int i = 0; i < PRESIGN_LOCK_TRIES; i++) {
         if (pthread_mutex_trylock(&p->lock) == 0)
             return true;
-        if (atomic_load(&p->thread_holds))
-            return false;
         sched_yield();
     }
     return false;
@@ -254,7 +237,6 @@ teeu_status tu_presigner_new(const teeu_key *party, const teeu_key *am_key, cons
         return tu_error(TEEU_ERR_NOMEM, "out of memory for the presign pool");
     }
     atomic_init(&p->stop, false);
-    atomic_init(&p->thread_holds, false);
     p->party = party;
     p->am_key = am_key;
     if (mrenclave_hex != NULL)
@@ -289,7 +271,7 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
     memset(out, 0, sizeof *out);
     if (p == NULL)
         return false;
-    if (!lock_unless_thread(p))
+    if (!lock_bounded(p))
         return false; /* the put signs inline */
     /* The policy of this put becomes the speculation for the next ones. */
     if (!p->have_policy || !policy_equal(&p->policy, want)) {
@@ -324,8 +306,8 @@ void tu_presigner_refill(tu_presigner *p)
 {
     if (p == NULL)
         return;
-    if (!lock_unless_thread(p))
-        return; /* the thread holds the lock: it is awake and refills anyway */
+    if (!lock_bounded(p))
+        return; /* the thread (awake) or other puts hold it: the next take or refill wakes it */
     if (p->count < p->cap && !p->failed)
         pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
