@@ -11,13 +11,23 @@
  * policy (allowed parties and functions) of the most recent put and used
  * only on an exact match; otherwise the put signs it inline.
  *
- * The thread refills the pool after each put (not during it, where its
- * signatures would compete for the CPU with the put and the services) and
- * runs at a lower CPU priority (nice +10): it uses idle CPU and yields to
- * the next put and to the services on a busy machine.
+ * The thread runs at idle CPU priority (SCHED_IDLE): it gets a core only
+ * when nothing else wants it, so it never competes with a put or the
+ * services, and it refills the pool from the moment a put takes a
+ * credential: the put then mostly waits for the AuthManager, whose core
+ * is busy but the caller's is not. Where SCHED_IDLE is refused it runs at
+ * nice +10 instead and refills only after each put (tu_presigner_refill),
+ * where its signatures would otherwise compete with the put in progress.
+ *
+ * A thread at idle priority can be preempted for long on a busy machine,
+ * possibly while it holds the pool's lock: a put never blocks on that lock
+ * (tu_presigner_take tries it a bounded number of times, yielding the CPU
+ * in between, then gives up and the put signs inline).
  * Data keys in the pool are secrets: wiped when taken and when freed.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -27,6 +37,7 @@
 #include "crypto/crypto_internal.h"
 
 #define PRESIGN_NICE 10
+#define PRESIGN_LOCK_TRIES 64 /* each a sched_yield: ~0.1 ms in all on an idle machine */
 
 struct tu_presigner {
     const teeu_key *party;
@@ -35,7 +46,7 @@ struct tu_presigner {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t thread;
-    bool stop;
+    atomic_bool stop;            /* set under `lock`; read without it between the two signatures */
     bool failed;
     tu_put_cred *pool;           /* a stack: pool[0..count) ready, the newest last (taken first) */
     size_t cap;
@@ -45,6 +56,7 @@ struct tu_presigner {
     bool have_policy;
     uint64_t gen;                /* bumped when the policy changes */
     uint64_t rsa_ops;            /* RSA private-key operations done by the thread */
+    bool idle_priority;          /* the thread runs at SCHED_IDLE: taking a credential wakes it */
 };
 
 void tu_put_cred_clear(tu_put_cred *cr)
@@ -114,7 +126,9 @@ static teeu_status cred_make(const tu_presigner *p, const tu_put_policy *policy,
     if (st == TEEU_OK)
         st = tu_wire_presign_segment(p->party, p->am_key, cr->uuid, cr->key, sizeof cr->key, &cr->enc_key,
                                      &cr->enc_key_len, cr->mac, &cr->seg_sig, &cr->seg_sig_len);
-    if (st == TEEU_OK && policy != NULL) {
+    /* Stopping (tu_presigner_free joins us) skips the second signature: at idle priority on a busy machine
+     * each one can take long. The credential is then dropped. */
+    if (st == TEEU_OK && policy != NULL && !atomic_load(&p->stop)) {
         const char *mr = p->mrenclave;
         tu_wire_data_auth a = {
             .data_uuid = cr->uuid,
@@ -134,14 +148,26 @@ static teeu_status cred_make(const tu_presigner *p, const tu_put_policy *policy,
 
 /* ---- the thread ------------------------------------------------------------------------ */
 
+/* Idle CPU only: SCHED_IDLE, else nice +10. True when SCHED_IDLE took. Best effort. */
+static bool lower_priority(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
+        return true;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), PRESIGN_NICE) != 0)
+        tu_log(TEEU_LOG_DEBUG, "presign: cannot lower the thread's priority; it runs at normal priority");
+    else
+        tu_log(TEEU_LOG_DEBUG, "presign: SCHED_IDLE refused; the thread runs at nice +%d", PRESIGN_NICE);
+    return false;
+}
+
 static void *presign_main(void *arg)
 {
     tu_presigner *p = arg;
-    /* Idle CPU only: never compete with a put in progress or the services. Best effort. */
-    if (setpriority(PRIO_PROCESS, (id_t)gettid(), PRESIGN_NICE) != 0)
-        tu_log(TEEU_LOG_DEBUG, "presign: cannot lower the thread's priority; it runs at normal priority");
+    bool idle = lower_priority();
     pthread_mutex_lock(&p->lock);
-    while (!p->stop) {
+    p->idle_priority = idle;
+    while (!atomic_load(&p->stop)) {
         if (p->count == p->cap) {
             pthread_cond_wait(&p->cond, &p->lock);
             continue;
@@ -166,7 +192,7 @@ static void *presign_main(void *arg)
             p->failed = true;
             break;
         }
-        if (p->stop || p->count == p->cap) {
+        if (atomic_load(&p->stop) || p->count == p->cap) {
             tu_put_cred_clear(&cr);
             continue;
         }
@@ -176,6 +202,21 @@ static void *presign_main(void *arg)
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/*
+ * Locks for a put without blocking on it: the lock is held for microseconds
+ * at a time, but the thread may have been preempted holding it (for long,
+ * at idle priority on a busy machine). False when it stays taken.
+ */
+static bool lock_bounded(tu_presigner *p)
+{
+    for (int i = 0; i < PRESIGN_LOCK_TRIES; i++) {
+        if (pthread_mutex_trylock(&p->lock) == 0)
+            return true;
+        sched_yield();
+    }
+    return false;
 }
 
 /* ---- API ------------------------------------------------------------------------------------ */
@@ -195,6 +236,7 @@ teeu_status tu_presigner_new(const teeu_key *party, const teeu_key *am_key, cons
         free(pool);
         return tu_error(TEEU_ERR_NOMEM, "out of memory for the presign pool");
     }
+    atomic_init(&p->stop, false);
     p->party = party;
     p->am_key = am_key;
     if (mrenclave_hex != NULL)
@@ -229,7 +271,8 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
     memset(out, 0, sizeof *out);
     if (p == NULL)
         return false;
-    pthread_mutex_lock(&p->lock);
+    if (!lock_bounded(p))
+        return false; /* the put signs inline */
     /* The policy of this put becomes the speculation for the next ones. */
     if (!p->have_policy || !policy_equal(&p->policy, want)) {
         tu_put_policy copy;
@@ -252,7 +295,9 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
         *auth_hit = out->auth_sig != NULL && out->auth_gen == p->gen && p->have_policy &&
                     policy_equal(&p->policy, want);
     }
-    /* No refill yet: tu_presigner_refill, once the put is done, so it does not slow the put down. */
+    /* At idle priority the thread refills now, on CPU the put leaves idle; else after the put (tu_presigner_refill). */
+    if (got && p->idle_priority && !p->failed)
+        pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
     return got;
 }
@@ -261,10 +306,21 @@ void tu_presigner_refill(tu_presigner *p)
 {
     if (p == NULL)
         return;
-    pthread_mutex_lock(&p->lock);
+    if (!lock_bounded(p))
+        return; /* the thread (awake) or other puts hold it: the next take or refill wakes it */
     if (p->count < p->cap && !p->failed)
         pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
+}
+
+bool tu_presigner_idle_priority(tu_presigner *p)
+{
+    if (p == NULL)
+        return false;
+    pthread_mutex_lock(&p->lock);
+    bool idle = p->idle_priority;
+    pthread_mutex_unlock(&p->lock);
+    return idle;
 }
 
 uint64_t tu_presigner_rsa_ops(tu_presigner *p)
@@ -292,7 +348,7 @@ void tu_presigner_free(tu_presigner *p)
     if (p == NULL)
         return;
     pthread_mutex_lock(&p->lock);
-    p->stop = true;
+    atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->cond);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);

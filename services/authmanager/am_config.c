@@ -3,7 +3,7 @@
  * `key = value` lines, '#' comments, or one JSON object), then the flags.
  * Keys are the long flag names without the dashes (listen, state,
  * simulation, sim-authority, tls-cert, tls-key, client-ca, log-level,
- * workers, max-message, envelope-key-bits).
+ * workers, max-message, envelope-key-bits, key-primes).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -33,6 +33,8 @@ void am_config_usage(FILE *out)
           "  --workers N              handler threads (default 4)\n"
           "  --max-message BYTES      largest gRPC message accepted (default 4194304)\n"
           "  --envelope-key-bits N    AES key of sealed responses: 128 (default, as SecretFlow) or 256\n"
+          "  --key-primes N           primes of the RSA-3072 service key generated on first start: 3 (default,\n"
+          "                           half the CPU time per data key opened) or 2 (FIPS 186-5 keys)\n"
           "  --help                   this text\n",
           out);
 }
@@ -88,6 +90,11 @@ static teeu_status apply(void *any, const char *key, const char *value)
         cfg->envelope_key_bits = (unsigned)n;
         return TEEU_OK;
     }
+    if (strcmp(key, "key-primes") == 0) {
+        if ((st = tu_svc_parse_size(key, value, 2, 3, &n)) == TEEU_OK)
+            cfg->key_primes = (unsigned)n;
+        return st;
+    }
     return tu_error(TEEU_ERR_CONFIG, "unknown setting '%s' (see --help)", key);
 }
 
@@ -98,7 +105,8 @@ static const struct option long_opts[] = {
     {"client-ca", required_argument, NULL, 0},     {"config", required_argument, NULL, 0},
     {"log-level", required_argument, NULL, 0},     {"workers", required_argument, NULL, 0},
     {"max-message", required_argument, NULL, 0},   {"envelope-key-bits", required_argument, NULL, 0},
-    {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+    {"key-primes", required_argument, NULL, 0},    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 teeu_status am_config_parse(int argc, char **argv, am_config *cfg, bool *show_help)
@@ -110,6 +118,7 @@ teeu_status am_config_parse(int argc, char **argv, am_config *cfg, bool *show_he
     cfg->workers = 4;
     cfg->max_message = 4u << 20;
     cfg->envelope_key_bits = 128;
+    cfg->key_primes = 3;
     teeu_status st;
     if ((st = tu_svc_set_str(&cfg->listen_host, "127.0.0.1")) != TEEU_OK ||
         (st = tu_svc_set_str(&cfg->state_dir, "teeu-authmanager-state")) != TEEU_OK)

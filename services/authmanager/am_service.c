@@ -1175,8 +1175,13 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-/* The service key: loaded from the state folder, or generated (0600) on first start. */
-static teeu_status load_or_create_key(const char *dir, teeu_key **out)
+/*
+ * The service key: loaded from the state folder, or generated (0600) on
+ * first start, RSA-3072 with `primes` primes (am_config.key_primes: every
+ * CreateDataWithAuth opens a data key with it, and a 3-prime key does that
+ * in half the CPU time; clients only ever see its public half).
+ */
+static teeu_status load_or_create_key(const char *dir, unsigned primes, teeu_key **out)
 {
     char *path = path_join(dir, KEY_FILE);
     if (path == NULL)
@@ -1189,13 +1194,16 @@ static teeu_status load_or_create_key(const char *dir, teeu_key **out)
         st = teeu_key_load_private_file(path, NULL, out);
         if (st != TEEU_OK)
             tu_error_context(st, "service key %s", path);
+        else
+            tu_log(TEEU_LOG_DEBUG, "teeu-authmanager: service key %s: RSA-%u with %u primes", path,
+                   teeu_key_bits(*out), tu_key_rsa_primes(*out));
         free(path);
         return st;
     }
     teeu_key *key = NULL;
     char *pem = NULL;
     size_t pem_len = 0;
-    st = teeu_key_generate(3072, &key);
+    st = tu_key_generate_primes(3072, primes, &key);
     if (st == TEEU_OK)
         st = teeu_key_private_pem(key, NULL, &pem, &pem_len);
     if (st == TEEU_OK)
@@ -1207,7 +1215,7 @@ static teeu_status load_or_create_key(const char *dir, teeu_key **out)
         free(path);
         return st;
     }
-    tu_log(TEEU_LOG_INFO, "teeu-authmanager: generated a new RSA-3072 service key in %s", path);
+    tu_log(TEEU_LOG_INFO, "teeu-authmanager: generated a new RSA-3072 service key (%u primes) in %s", primes, path);
     free(path);
     *out = key;
     return TEEU_OK;
@@ -1245,7 +1253,7 @@ teeu_status am_service_new(const am_config *cfg, am_service **out)
         st = tu_error(TEEU_ERR_NOMEM, "db path");
         goto fail;
     }
-    if ((st = load_or_create_key(cfg->state_dir, &svc->key)) != TEEU_OK)
+    if ((st = load_or_create_key(cfg->state_dir, cfg->key_primes, &svc->key)) != TEEU_OK)
         goto fail;
     if (cfg->sim_authority != NULL) {
         if (!cfg->simulation) {

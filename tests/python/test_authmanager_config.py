@@ -72,3 +72,33 @@ def test_help(tool):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def _key_primes(path):
+    p = subprocess.run(["openssl", "pkey", "-in", str(path), "-text", "-noout"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    first = p.stdout.splitlines()[0]
+    assert "3072 bit" in first, first
+    return int(first.split(",")[1].split()[0])
+
+
+def test_service_key_primes(pb, tool, tmp_path):
+    """A new service key has 3 primes unless --key-primes 2; an existing key is kept as it is."""
+    for extra, want in (([], 3), (["--key-primes", "2"], 2)):
+        state = tmp_path / f"state{want}"
+        d = ams.Daemon(tool("teeu-authmanager"), state, ["--simulation", *extra]).start()
+        try:
+            c = ams.Client(pb, d.address)
+            c.am_key()
+            c.close()
+        finally:
+            assert d.stop() == 0
+        assert f"service key ({want} primes)" in d.log()
+        assert _key_primes(state / "authmanager_key.pem") == want
+    # Restarting with another setting does not replace the key (data keys are sealed to it).
+    d = ams.Daemon(tool("teeu-authmanager"), tmp_path / "state3", ["--simulation", "--key-primes", "2"]).start()
+    assert d.stop() == 0
+    assert _key_primes(tmp_path / "state3" / "authmanager_key.pem") == 3
+    assert "key-primes" in run_bad(tool, "--simulation", "--key-primes", "4")
+    assert "key-primes" in run_bad(tool, "--config", str(_write(tmp_path / "k.conf", "key-primes = 1\n")))

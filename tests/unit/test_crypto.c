@@ -100,6 +100,75 @@ START_TEST(key_generate_and_properties)
 }
 END_TEST
 
+/* 3-prime keys (the AuthManager's service key): same size and public form, every private operation works. */
+START_TEST(key_multiprime)
+{
+    ck_assert_uint_eq(tu_key_rsa_primes(party), 2);
+    ck_assert_uint_eq(tu_key_rsa_primes(NULL), 0);
+    teeu_key *k3 = NULL, *back = NULL, *pub = NULL;
+    ck_assert_ok(tu_key_generate_primes(3072, 3, &k3));
+    ck_assert_uint_eq(teeu_key_bits(k3), 3072);
+    ck_assert_uint_eq(tu_key_rsa_primes(k3), 3);
+    /* PKCS#8 export and back keeps every prime. */
+    char *pem = NULL;
+    size_t pem_len = 0;
+    ck_assert_ok(teeu_key_private_pem(k3, NULL, &pem, &pem_len));
+    ck_assert_ok(teeu_key_load_private_pem(pem, pem_len, NULL, &back));
+    teeu_free_secret(pem, pem_len);
+    ck_assert_uint_eq(tu_key_rsa_primes(back), 3);
+    char a[TEEU_OWNER_ID_LEN + 1], b[TEEU_OWNER_ID_LEN + 1];
+    ck_assert_ok(teeu_key_owner_id(k3, a));
+    ck_assert_ok(teeu_key_owner_id(back, b));
+    ck_assert_str_eq(a, b);
+    /* Its public half is an ordinary RSA-3072 public key (the fast PEM path reads it). */
+    ck_assert_ok(teeu_key_public_pem(k3, &pem, &pem_len));
+    ck_assert_ok(teeu_key_load_public_pem(pem, pem_len, 3072, &pub));
+    free(pem);
+    ck_assert_uint_eq(tu_key_rsa_primes(pub), 0);
+    /* OAEP sealed to the public key opens with both private copies, and only with them. */
+    uint8_t key[32], *ct = NULL, *pt = NULL;
+    size_t ct_len = 0, pt_len = 0;
+    ck_assert_ok(tu_random(key, sizeof key));
+    ck_assert_ok(tu_rsa_oaep_encrypt(pub, key, sizeof key, &ct, &ct_len));
+    ck_assert_uint_eq(ct_len, 384);
+    teeu_key *openers[] = {k3, back};
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_ok(tu_rsa_oaep_decrypt(openers[i], ct, ct_len, &pt, &pt_len));
+        ck_assert_uint_eq(pt_len, sizeof key);
+        ck_assert_mem_eq(pt, key, sizeof key);
+        tu_free_secret(pt, pt_len);
+    }
+    ck_assert_status(tu_rsa_oaep_decrypt(party, ct, ct_len, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    ct[7] ^= 0x40;
+    ck_assert_status(tu_rsa_oaep_decrypt(k3, ct, ct_len, &pt, &pt_len), TEEU_ERR_DECRYPT);
+    free(ct);
+    /* Signatures verify with the public key, and not after tampering. */
+    tu_bytes parts[] = {TU_STR("data-uuid"), TU_BYTES(key, sizeof key)};
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    ck_assert_ok(tu_rsa_sign(back, parts, 2, &sig, &sig_len));
+    ck_assert_uint_eq(sig_len, 384);
+    ck_assert_ok(tu_rsa_verify(pub, parts, 2, sig, sig_len));
+    ck_assert_status(tu_rsa_verify(party, parts, 2, sig, sig_len), TEEU_ERR_SIGNATURE);
+    sig[0] ^= 1;
+    ck_assert_status(tu_rsa_verify(pub, parts, 2, sig, sig_len), TEEU_ERR_SIGNATURE);
+    free(sig);
+    teeu_key_free(pub);
+    teeu_key_free(back);
+    teeu_key_free(k3);
+    /* Primes of at least 1024 bits, at most 3; 2 is teeu_key_generate's. */
+    teeu_key *k = NULL;
+    ck_assert_status(tu_key_generate_primes(2048, 3, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_key_generate_primes(4096, 4, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_status(tu_key_generate_primes(3072, 1, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(k);
+    ck_assert_status(tu_key_generate_primes(3072, 3, NULL), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert(strstr(teeu_last_error(), "NULL") != NULL);
+    ck_assert_status(tu_key_generate_primes(2048, 3, &k), TEEU_ERR_INVALID_ARGUMENT);
+    ck_assert(strstr(teeu_last_error(), "3 needs 3072 bits") != NULL);
+}
+END_TEST
+
 START_TEST(key_private_pem_round_trip_pkcs8)
 {
     ck_assert_ptr_nonnull(strstr(party_pem, "-----BEGIN PRIVATE KEY-----"));
@@ -1233,6 +1302,7 @@ static Suite *crypto_suite(void)
     tcase_add_unchecked_fixture(tc, setup_keys, teardown_keys);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, key_generate_and_properties);
+    tcase_add_test(tc, key_multiprime);
     tcase_add_test(tc, key_private_pem_round_trip_pkcs8);
     tcase_add_test(tc, key_private_pem_pkcs1);
     tcase_add_test(tc, key_encrypted_pkcs8_passphrases);
