@@ -33,8 +33,8 @@ void am_config_usage(FILE *out)
           "  --workers N              handler threads (default 4)\n"
           "  --max-message BYTES      largest gRPC message accepted (default 4194304)\n"
           "  --envelope-key-bits N    AES key of sealed responses: 128 (default, as SecretFlow) or 256\n"
-          "  --key-primes N           primes of the RSA-3072 service key generated on first start: 3 (default,\n"
-          "                           half the CPU time per data key opened) or 2 (FIPS 186-5 keys)\n"
+          "  --key-primes N           primes of the RSA-3072 service key generated on first start: 2 (default,\n"
+          "                           FIPS 186-5 keys) or 3 (half the CPU time per data key opened)\n"
           "  --help                   this text\n",
           out);
 }
@@ -118,7 +118,7 @@ teeu_status am_config_parse(int argc, char **argv, am_config *cfg, bool *show_he
     cfg->workers = 4;
     cfg->max_message = 4u << 20;
     cfg->envelope_key_bits = 128;
-    cfg->key_primes = 3;
+    cfg->key_primes = 2;
     teeu_status st;
     if ((st = tu_svc_set_str(&cfg->listen_host, "127.0.0.1")) != TEEU_OK ||
         (st = tu_svc_set_str(&cfg->state_dir, "teeu-authmanager-state")) != TEEU_OK)

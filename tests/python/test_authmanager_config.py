@@ -84,8 +84,8 @@ def _key_primes(path):
 
 
 def test_service_key_primes(pb, tool, tmp_path):
-    """A new service key has 3 primes unless --key-primes 2; an existing key is kept as it is."""
-    for extra, want in (([], 3), (["--key-primes", "2"], 2)):
+    """A new service key has 2 primes unless --key-primes 3; an existing key is kept as it is."""
+    for extra, want in (([], 2), (["--key-primes", "3"], 3)):
         state = tmp_path / f"state{want}"
         d = ams.Daemon(tool("teeu-authmanager"), state, ["--simulation", *extra]).start()
         try:
@@ -97,7 +97,7 @@ def test_service_key_primes(pb, tool, tmp_path):
         assert f"service key ({want} primes)" in d.log()
         assert _key_primes(state / "authmanager_key.pem") == want
     # Restarting with another setting does not replace the key (data keys are sealed to it).
-    d = ams.Daemon(tool("teeu-authmanager"), tmp_path / "state3", ["--simulation", "--key-primes", "2"]).start()
+    d = ams.Daemon(tool("teeu-authmanager"), tmp_path / "state3", ["--simulation"]).start()
     assert d.stop() == 0
     assert _key_primes(tmp_path / "state3" / "authmanager_key.pem") == 3
     assert "key-primes" in run_bad(tool, "--simulation", "--key-primes", "4")
