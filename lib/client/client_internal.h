@@ -118,13 +118,8 @@ teeu_status tu_presigner_new(const teeu_key *party, const teeu_key *am_key, cons
  */
 bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *out, bool *auth_hit);
 
-/**
- * Wakes the thread to refill the pool: call when a put is done. Taking
- * wakes it too when it runs at idle priority (tu_presigner_idle_priority).
- */
+/** Wakes the thread to refill the pool: call when a put is done (taking does not wake it). */
 void tu_presigner_refill(tu_presigner *p);
-/** True when the thread runs at SCHED_IDLE (false until it has started, and where the system refuses it). */
-bool tu_presigner_idle_priority(tu_presigner *p);
 
 /** RSA private-key operations the thread has done so far. */
 uint64_t tu_presigner_rsa_ops(tu_presigner *p);

@@ -11,13 +11,14 @@
  * policy (allowed parties and functions) of the most recent put and used
  * only on an exact match; otherwise the put signs it inline.
  *
- * The thread runs at idle CPU priority (SCHED_IDLE): it gets a core only
- * when nothing else wants it, so it never competes with a put or the
- * services, and it refills the pool from the moment a put takes a
- * credential: the put then mostly waits for the AuthManager, whose core
- * is busy but the caller's is not. Where SCHED_IDLE is refused it runs at
- * nice +10 instead and refills only after each put (tu_presigner_refill),
- * where its signatures would otherwise compete with the put in progress.
+ * The thread runs at idle CPU priority (SCHED_IDLE; nice +10 where that
+ * is refused): it gets a core only when nothing else wants it. It refills
+ * the pool after each put (tu_presigner_refill), not from the moment a put
+ * takes a credential: measured both ways (bench_client latency, 300 puts,
+ * services as bench/run.sh starts them), refilling during the put left
+ * back-to-back puts as they were (2.78 ms p50) and slowed a client idle
+ * between puts from 3.30-3.49 to 3.45-3.67 ms, its signatures competing
+ * with the put for the caches and the cores' wake-ups.
  *
  * A thread at idle priority can be preempted for long on a busy machine,
  * possibly while it holds the pool's lock: a put never blocks on that lock
@@ -56,7 +57,6 @@ struct tu_presigner {
     bool have_policy;
     uint64_t gen;                /* bumped when the policy changes */
     uint64_t rsa_ops;            /* RSA private-key operations done by the thread */
-    bool idle_priority;          /* the thread runs at SCHED_IDLE: taking a credential wakes it */
 };
 
 void tu_put_cred_clear(tu_put_cred *cr)
@@ -148,25 +148,23 @@ static teeu_status cred_make(const tu_presigner *p, const tu_put_policy *policy,
 
 /* ---- the thread ------------------------------------------------------------------------ */
 
-/* Idle CPU only: SCHED_IDLE, else nice +10. True when SCHED_IDLE took. Best effort. */
-static bool lower_priority(void)
+/* Idle CPU only: SCHED_IDLE, else nice +10. Best effort. */
+static void lower_priority(void)
 {
     struct sched_param sp = {.sched_priority = 0};
     if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
-        return true;
+        return;
     if (setpriority(PRIO_PROCESS, (id_t)gettid(), PRESIGN_NICE) != 0)
         tu_log(TEEU_LOG_DEBUG, "presign: cannot lower the thread's priority; it runs at normal priority");
     else
         tu_log(TEEU_LOG_DEBUG, "presign: SCHED_IDLE refused; the thread runs at nice +%d", PRESIGN_NICE);
-    return false;
 }
 
 static void *presign_main(void *arg)
 {
     tu_presigner *p = arg;
-    bool idle = lower_priority();
+    lower_priority();
     pthread_mutex_lock(&p->lock);
-    p->idle_priority = idle;
     while (!atomic_load(&p->stop)) {
         if (p->count == p->cap) {
             pthread_cond_wait(&p->cond, &p->lock);
@@ -295,9 +293,7 @@ bool tu_presigner_take(tu_presigner *p, const tu_put_policy *want, tu_put_cred *
         *auth_hit = out->auth_sig != NULL && out->auth_gen == p->gen && p->have_policy &&
                     policy_equal(&p->policy, want);
     }
-    /* At idle priority the thread refills now, on CPU the put leaves idle; else after the put (tu_presigner_refill). */
-    if (got && p->idle_priority && !p->failed)
-        pthread_cond_signal(&p->cond);
+    /* No refill yet: tu_presigner_refill, once the put is done. */
     pthread_mutex_unlock(&p->lock);
     return got;
 }
@@ -311,16 +307,6 @@ void tu_presigner_refill(tu_presigner *p)
     if (p->count < p->cap && !p->failed)
         pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
-}
-
-bool tu_presigner_idle_priority(tu_presigner *p)
-{
-    if (p == NULL)
-        return false;
-    pthread_mutex_lock(&p->lock);
-    bool idle = p->idle_priority;
-    pthread_mutex_unlock(&p->lock);
-    return idle;
 }
 
 uint64_t tu_presigner_rsa_ops(tu_presigner *p)

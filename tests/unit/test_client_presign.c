@@ -103,16 +103,12 @@ START_TEST(pool_fills_speculates_and_counts)
     char first_uuid[33];
     memcpy(first_uuid, cr.uuid, 33);
     tu_put_cred_clear(&cr);
-    if (tu_presigner_idle_priority(p)) {
-        /* At idle priority taking wakes the thread: it uses only CPU the put leaves idle. */
-        ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER); /* the caller's own priority is untouched */
-    } else {
-        /* Otherwise taking does not wake it (the put in progress keeps the CPU); the refill after the put does. */
-        nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
-        ck_assert_uint_eq(tu_presigner_ready(p), 1);
-        ck_assert_uint_eq(tu_presigner_rsa_ops(p), 2);
-        tu_presigner_refill(p);
-    }
+    /* Taking does not wake the thread (the put in progress keeps the CPU); the refill after the put does. */
+    nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+    ck_assert_uint_eq(tu_presigner_ready(p), 1);
+    ck_assert_uint_eq(tu_presigner_rsa_ops(p), 2);
+    ck_assert_int_eq(sched_getscheduler(0), SCHED_OTHER); /* the caller's own priority is untouched */
+    tu_presigner_refill(p);
     /* The replacement is signed for the policy just seen: 2 operations. */
     wait_ready(p, 2, 4);
     ck_assert_uint_eq(tu_presigner_rsa_ops(p), 4);
