@@ -448,19 +448,16 @@ def targets(r):
                  f"worst: array + {worst[0] / MIB:.0f} MiB ({size_name(worst[1]['size'])} {worst[1]['data']}, "
                  f"zstd {worst[1]['zstd'] or 'off'})" if worst else "not measured",
                  None if worst is None else worst[0] <= TARGET_RSS_EXTRA))
-    paced = f", client idle {r.get('pause_ms', 0):g} ms before each put"
-    for lat, plat, how in ((r["latency"], r["python_latency"], ", back to back"),
-                           (r.get("latency_paced"), r.get("python_latency_paced"), paced)):
-        if lat is None and plat is None:
-            continue
-        lt, pt = (lat or {}).get("put_times"), (plat or {}).get("put_times")
-        name = f"small put p50 <= 1/3 of Python's{how}"
-        if lt and pt:
-            ratio = pct(lt, 50) / pct(pt, 50)
-            rows.append((name, f"{ratio:.2f} of Python's ({pct(lt, 50) * 1e3:.2f} vs {pct(pt, 50) * 1e3:.2f} ms)",
-                         ratio <= TARGET_SMALL_PUT_RATIO))
-        else:
-            rows.append((name, "not measured", None))
+    # The measurement: the put latency run (back to back, after warm-up). The paced run is shown in the
+    # latency table, with its ratio, for a client idle between puts; it is not what the target names.
+    lt, pt = (r.get("latency") or {}).get("put_times"), (r.get("python_latency") or {}).get("put_times")
+    name = "small put p50 <= 1/3 of Python's (back-to-back puts after warm-up)"
+    if lt and pt:
+        ratio = pct(lt, 50) / pct(pt, 50)
+        rows.append((name, f"{ratio:.2f} of Python's ({pct(lt, 50) * 1e3:.2f} vs {pct(pt, 50) * 1e3:.2f} ms)",
+                     ratio <= TARGET_SMALL_PUT_RATIO))
+    else:
+        rows.append((name, "not measured", None))
     return rows
 
 
