@@ -243,10 +243,12 @@ TEEU_API teeu_status teeu_reveal_ex(teeu_client *client, const teeu_object *resu
 
 /**
  * Deletes obj from the TEEU: an object this party put, or the result of a
- * call this party made. The TEEU removes its ciphertext (and durably: it is
- * gone after a restart too); the AuthManager's registration of the data key
- * stays, and names no data any more. Uses the client's timeout (retried
- * like a read while the TEEU is unavailable). TEEU_ERR_NOT_FOUND if the
+ * call this party made. It is gone for every request at once, and after a
+ * restart; its ciphertext file is unlinked, or kept (up to teeud's
+ * --recycle-mb) for the next upload to overwrite (docs/teeud.md). The
+ * AuthManager's registration of the data key stays, and names no data any
+ * more. Uses the client's timeout; not retried (a retry of a delete that
+ * went through would answer NOT_FOUND). TEEU_ERR_NOT_FOUND if the
  * TEEU holds no such object (e.g. it was deleted already),
  * TEEU_ERR_NOT_AUTHORIZED if another party owns it, TEEU_ERR_INVALID_ARGUMENT
  * if obj lives on another TEEU than the client's. obj stays valid (free it

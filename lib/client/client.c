@@ -869,8 +869,14 @@ static teeu_status put_attempt(put_stream *ps, op *o, const uint8_t key[32], tu_
                                          ps->stream_header, &ps->stream);
     if (st == TEEU_OK)
         st = put_header_msg(ps);
-    if (st == TEEU_OK && ps->buf == NULL)
-        st = tu_seal_ahead_start(put_segment, ps, SEG_PREFIX_ROOM + ps->seg + TU_GCM_TAG_LEN, &ps->ahead);
+    if (st == TEEU_OK && ps->buf == NULL &&
+        tu_seal_ahead_start(put_segment, ps, SEG_PREFIX_ROOM + ps->seg + TU_GCM_TAG_LEN, &ps->ahead) != TEEU_OK) {
+        /* No second thread (or its buffers): seal inline, as a small object is. */
+        tu_log(TEEU_LOG_DEBUG, "teeu_put: %s; sealing on the sending thread", teeu_last_error());
+        ps->buf = malloc(SEG_PREFIX_ROOM + ps->seg + TU_GCM_TAG_LEN);
+        if (ps->buf == NULL)
+            st = tu_error(TEEU_ERR_NOMEM, "out of memory for a %zu-byte segment buffer", ps->seg);
+    }
     tu_rpc_call_opts ro;
     if (st == TEEU_OK)
         st = rpc_opts(o, false, &ro);
@@ -1036,11 +1042,11 @@ static void *put_job_main(void *arg)
 }
 
 /*
- * Sends a signed DeleteTask for uuid to the TEEU. Deleting twice is
- * harmless (the second answers NOT_FOUND), so an unavailable TEEU is
- * retried like a read.
+ * Sends a signed DeleteTask for uuid to the TEEU. retry: an unavailable
+ * TEEU is tried again (deleting twice is harmless, but the second answers
+ * NOT_FOUND, so only the put's best-effort clean-up asks for it).
  */
-static teeu_status send_delete(teeu_client *c, op *o, const char *uuid)
+static teeu_status send_delete(teeu_client *c, op *o, const char *uuid, bool retry)
 {
     Teeu__V1__DeleteTask t = TEEU__V1__DELETE_TASK__INIT;
     t.data_uuid = (char *)uuid;
@@ -1055,7 +1061,7 @@ static teeu_status send_delete(teeu_client *c, op *o, const char *uuid)
     if (st == TEEU_OK)
         st = rpc_opts(o, false, &ro);
     if (st == TEEU_OK) {
-        ro.retry_unavailable = true;
+        ro.retry_unavailable = retry;
         st = tu_rpc_unary(c->teeu, TEEU_SERVICE "Delete", req, req_len, &resp, &ro);
     }
     if (st == TEEU_OK) {
@@ -1082,7 +1088,7 @@ static void delete_stored(teeu_client *c, const op *o, const char *uuid)
     int64_t floor = now_ms(CLOCK_MONOTONIC) + 2000;
     if (d.deadline < floor)
         d.deadline = floor; /* a refusal late in the deadline still gets its clean-up */
-    if (send_delete(c, &d, uuid) == TEEU_OK)
+    if (send_delete(c, &d, uuid, true) == TEEU_OK)
         tu_log(TEEU_LOG_INFO, "teeu_put: deleted object %s from the TEEU at %s after the AuthManager refused it",
                uuid, c->conf.cfg.teeu.address);
     else
@@ -1635,9 +1641,7 @@ teeu_status teeu_delete(teeu_client *c, const teeu_object *obj)
     op o;
     op_begin(&o, c, 0, "teeu_delete");
     st = warm_up(c, &o, false);
-    if (st == TEEU_OK)
-        st = send_delete(c, &o, obj->uuid);
-    if (st != TEEU_OK) {
+    if (st == TEEU_OK && (st = send_delete(c, &o, obj->uuid, false)) != TEEU_OK) {
         char doing[128];
         snprintf(doing, sizeof doing, "delete %s for %s", obj->uuid, c->owner_id);
         st = teeu_failure(c, st, doing,

@@ -26,7 +26,7 @@ typedef struct am_config {
     size_t workers;           /* default 4 */
     size_t max_message;       /* default 4 MiB */
     unsigned envelope_key_bits; /* AES key of the sealed ComputeMeta: 128 (default, as SecretFlow) or 256 */
-    unsigned key_primes;      /* primes of a newly generated service key: 3 (default) or 2 */
+    unsigned key_primes;      /* primes of a newly generated service key: 2 (default) or 3 */
 } am_config;
 
 /** Defaults, then the config file (if --config is given), then the flags. */

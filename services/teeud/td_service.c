@@ -708,15 +708,15 @@ static teeu_status open_object(td_service *svc, const td_meta *m, const uint8_t 
     if (buf == NULL)
         return tu_error(TEEU_ERR_NOMEM, "no memory for the %llu-byte object %s",
                         (unsigned long long)m->plaintext_size, m->uuid);
-    int fd = -1;
+    td_reader rd = {.fd = -1};
     tu_stream *s = NULL;
-    teeu_status st = td_store_open_data(svc->store, TD_OBJECT, m->uuid, &fd);
+    teeu_status st = td_store_open_data(svc->store, TD_OBJECT, m->uuid, &rd);
     if (st == TEEU_OK)
         st = tu_stream_open_init(key, (const uint8_t *)m->uuid, strlen(m->uuid), m->stream_header, &s);
     size_t off = 0;
     for (uint64_t i = 0; st == TEEU_OK && i < m->n_segments; i++) {
         size_t pt = td_segment_pt_len(m, i);
-        st = read_full(fd, buf + off, pt + TU_GCM_TAG_LEN, "an object");
+        st = read_full(rd.fd, buf + off, pt + TU_GCM_TAG_LEN, "an object");
         if (st == TEEU_OK)
             st = tu_stream_open_segment(s, buf + off, pt + TU_GCM_TAG_LEN, i + 1 == m->n_segments, buf + off);
         off += pt;
@@ -724,7 +724,7 @@ static teeu_status open_object(td_service *svc, const td_meta *m, const uint8_t 
     if (st == TEEU_OK)
         st = tu_stream_finish(s);
     tu_stream_free(s);
-    td_store_close_data(svc->store, m->uuid, fd);
+    td_store_close_data(svc->store, m->uuid, &rd);
     if (st != TEEU_OK) {
         tu_free_secret(buf, cap);
         return tu_error_context(st, "decrypting object %s (wrong key, or the stored data is damaged)", m->uuid);
@@ -1169,7 +1169,7 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
     tu_stream *in = NULL, *outs = NULL;
     uint8_t *buf = NULL;
     char *aad = NULL;
-    int fd = -1;
+    td_reader rd = {.fd = -1};
     int rv = tu_grpc_call_recv(call, &msg);
     if (rv <= 0) {
         tu_grpc_reply_status(resp, rv < 0 ? TU_GRPC_CANCELLED : TU_GRPC_INVALID_ARGUMENT, "%s",
@@ -1222,7 +1222,7 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
     if (st == TEEU_OK)
         st = tu_stream_open_init(rkey_bytes, (const uint8_t *)m.uuid, strlen(m.uuid), m.stream_header, &in);
     if (st == TEEU_OK)
-        st = td_store_open_data(svc->store, TD_RESULT, m.uuid, &fd);
+        st = td_store_open_data(svc->store, TD_RESULT, m.uuid, &rd);
     if (st != TEEU_OK) {
         tu_grpc_reply_status(resp, TU_GRPC_DATA_LOSS, "cannot open result %s: %s", m.uuid, teeu_last_error());
         goto out;
@@ -1269,7 +1269,7 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
     for (uint64_t i = 0; i < m.n_segments; i++) {
         size_t pt = td_segment_pt_len(&m, i);
         bool final = i + 1 == m.n_segments;
-        st = read_full(fd, buf, pt + TU_GCM_TAG_LEN, "a result");
+        st = read_full(rd.fd, buf, pt + TU_GCM_TAG_LEN, "a result");
         if (st == TEEU_OK)
             st = tu_stream_open_segment(in, buf, pt + TU_GCM_TAG_LEN, final, buf);
         if (st == TEEU_OK && outs)
@@ -1294,7 +1294,7 @@ static void s_reveal(void *ctx, void *ws, tu_grpc_call *call)
     }
     tu_grpc_reply_note(resp, "result=%s revealer=%s %s", m.uuid, t->requester_id, t->plaintext ? "plaintext" : "sealed");
 out:
-    td_store_close_data(svc->store, m.uuid, fd);
+    td_store_close_data(svc->store, m.uuid, &rd);
     if (buf) {
         tu_wipe(buf, (size_t)m.segment_size + TU_GCM_TAG_LEN);
         free(buf);
@@ -1347,7 +1347,10 @@ static void h_delete(void *ctx, void *ws, const tu_grpc_request *req, tu_grpc_re
         goto out;
     }
     if (td_store_delete(svc->store, kind, m.uuid) != TEEU_OK) {
-        tu_grpc_reply_status(resp, TU_GRPC_UNAVAILABLE, "%s", teeu_last_error());
+        /* Gone from the index but not synced: not UNAVAILABLE, which a client retries into NOT_FOUND. */
+        bool gone = !td_store_exists(svc->store, m.uuid);
+        tu_grpc_reply_status(resp, gone ? TU_GRPC_INTERNAL : TU_GRPC_UNAVAILABLE, "%s%s",
+                             gone ? "deleted, but the deletion may not survive a crash: " : "", teeu_last_error());
         goto out;
     }
     Teeu__V1__DeleteResponse r = TEEU__V1__DELETE_RESPONSE__INIT;

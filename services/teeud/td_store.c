@@ -37,6 +37,7 @@ typedef struct entry {
     char *owner_id;
     bool pending;     /* upload in progress */
     unsigned readers; /* td_store_open_data without td_store_close_data */
+    uint64_t gen;     /* tells a later entry of the same uuid (deleted, then put again) from this one */
 } entry;
 
 typedef struct spare {
@@ -50,6 +51,7 @@ struct td_store {
     pthread_mutex_t lock;
     entry *entries;
     size_t n, cap;
+    uint64_t next_gen;
     spare *spares;   /* oldest first */
     size_t n_spares, cap_spares;
     uint64_t spare_bytes, spare_cap, spare_seq;
@@ -266,6 +268,8 @@ static teeu_status add_entry(td_store *st, td_kind kind, const char *uuid, const
     entry *e = &st->entries[st->n];
     e->kind = kind;
     e->pending = pending;
+    e->readers = 0;
+    e->gen = ++st->next_gen;
     e->uuid = tu_strdup(uuid);
     e->owner_id = tu_strdup(owner);
     if (e->uuid == NULL || e->owner_id == NULL) {
@@ -467,12 +471,16 @@ static char *spare_take(td_store *st, uint64_t hint)
 }
 
 /*
- * Moves the data file of a deleted entry to spare/ (newest last), dropping
- * the oldest spares beyond spare_cap. False: the caller unlinks it. Caller
- * holds the lock.
+ * Moves the data file of a deleted entry to spare/ (newest last) and takes
+ * the oldest spares beyond spare_cap out of the pool: their paths go to
+ * *evicted (n_evicted of them; the caller unlinks and frees them after
+ * releasing the lock, as unlinking a large file takes a while). False: the
+ * file was not kept, and the caller unlinks it. Caller holds the lock.
  */
-static bool spare_keep(td_store *st, const char *seg_path)
+static bool spare_keep(td_store *st, const char *seg_path, char ***evicted, size_t *n_evicted)
 {
+    *evicted = NULL;
+    *n_evicted = 0;
     struct stat sb;
     if (st->spare_cap == 0 || stat(seg_path, &sb) != 0 || (uint64_t)sb.st_size < SPARE_MIN ||
         (uint64_t)sb.st_size > st->spare_cap)
@@ -485,22 +493,28 @@ static bool spare_keep(td_store *st, const char *seg_path)
         st->spares = grown;
         st->cap_spares = ncap;
     }
+    char **out = calloc(st->n_spares + 1, sizeof *out);
     char *path = NULL;
-    if (asprintf(&path, "%s/%llu", st->spare_dir, (unsigned long long)++st->spare_seq) < 0)
+    if (out == NULL || asprintf(&path, "%s/%llu", st->spare_dir, (unsigned long long)++st->spare_seq) < 0) {
+        free(out);
         return false;
+    }
     if (rename(seg_path, path) != 0) {
         free(path);
+        free(out);
         return false;
     }
     st->spares[st->n_spares++] = (spare){.path = path, .size = (uint64_t)sb.st_size};
     st->spare_bytes += (uint64_t)sb.st_size;
+    size_t k = 0;
     while (st->spare_bytes > st->spare_cap) {
-        unlink(st->spares[0].path);
-        free(st->spares[0].path);
+        out[k++] = st->spares[0].path;
         st->spare_bytes -= st->spares[0].size;
         memmove(&st->spares[0], &st->spares[1], (st->n_spares - 1) * sizeof *st->spares);
         st->n_spares--;
     }
+    *evicted = out;
+    *n_evicted = k;
     return true;
 }
 
@@ -663,43 +677,65 @@ void td_writer_abort(td_writer *w)
     free(w);
 }
 
-/* Counts a reader of uuid (a file being read is never recycled). Caller holds the lock. */
-static void count_reader(td_store *st, const char *uuid, int delta)
+/* True while generation gen of uuid is in the index. */
+static bool entry_alive(td_store *st, const char *uuid, uint64_t gen)
 {
+    pthread_mutex_lock(&st->lock);
     entry *e = find_entry(st, uuid);
-    if (e != NULL && (delta > 0 || e->readers > 0)) /* a reader of a deleted entry may meet a namesake */
-        e->readers = delta > 0 ? e->readers + 1 : e->readers - 1;
+    bool alive = e != NULL && e->gen == gen;
+    pthread_mutex_unlock(&st->lock);
+    return alive;
 }
 
-teeu_status td_store_open_data(td_store *st, td_kind kind, const char *uuid, int *fd)
+/* The reader of generation gen of uuid is done (the entry may be gone, or a namesake). */
+static void uncount_reader(td_store *st, const char *uuid, uint64_t gen)
 {
-    *fd = -1;
+    pthread_mutex_lock(&st->lock);
+    entry *e = find_entry(st, uuid);
+    if (e != NULL && e->gen == gen && e->readers > 0)
+        e->readers--;
+    pthread_mutex_unlock(&st->lock);
+}
+
+teeu_status td_store_open_data(td_store *st, td_kind kind, const char *uuid, td_reader *r)
+{
+    r->fd = -1;
+    r->gen = 0;
     char *p = path_of(st, kind, uuid, ".seg");
     if (p == NULL)
         return tu_error(TEEU_ERR_NOMEM, "path");
+    /* Counted before the open: a delete from now on unlinks the file rather than recycling it. */
     pthread_mutex_lock(&st->lock);
-    count_reader(st, uuid, +1);
+    entry *e = find_entry(st, uuid);
+    if (e != NULL && !e->pending && e->kind == kind) {
+        e->readers++;
+        r->gen = e->gen;
+    }
     pthread_mutex_unlock(&st->lock);
-    *fd = open(p, O_RDONLY | O_CLOEXEC);
     teeu_status s = TEEU_OK;
-    if (*fd < 0) {
+    if (r->gen == 0) {
+        s = tu_error(TEEU_ERR_NOT_FOUND, "no %s %s on this worker", kind == TD_RESULT ? "result" : "object", uuid);
+    } else if ((r->fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
         s = tu_error(errno == ENOENT ? TEEU_ERR_NOT_FOUND : TEEU_ERR_IO, "cannot open %s: %s", p, strerror(errno));
-        pthread_mutex_lock(&st->lock);
-        count_reader(st, uuid, -1);
-        pthread_mutex_unlock(&st->lock);
+        uncount_reader(st, uuid, r->gen);
+    } else if (!entry_alive(st, uuid, r->gen)) {
+        /* Deleted (and maybe put again) between the count and the open: the file may be the namesake's. */
+        close(r->fd);
+        r->fd = -1;
+        s = tu_error(TEEU_ERR_NOT_FOUND, "%s %s was deleted while being opened", kind == TD_RESULT ? "result" : "object",
+                     uuid);
     }
     free(p);
     return s;
 }
 
-void td_store_close_data(td_store *st, const char *uuid, int fd)
+void td_store_close_data(td_store *st, const char *uuid, td_reader *r)
 {
-    if (fd < 0)
+    if (r->fd < 0)
         return;
-    close(fd);
-    pthread_mutex_lock(&st->lock);
-    count_reader(st, uuid, -1);
-    pthread_mutex_unlock(&st->lock);
+    close(r->fd);
+    r->fd = -1;
+    uncount_reader(st, uuid, r->gen);
 }
 
 teeu_status td_store_delete(td_store *st, td_kind kind, const char *uuid)
@@ -712,12 +748,32 @@ teeu_status td_store_delete(td_store *st, td_kind kind, const char *uuid)
     else if (unlink(meta) != 0)
         s = tu_error(TEEU_ERR_IO, "cannot remove %s: %s", meta, strerror(errno));
     if (s == TEEU_OK) {
+        char **evicted = NULL, *doomed = NULL;
+        size_t n_evicted = 0;
         pthread_mutex_lock(&st->lock);
         entry *e = find_entry(st, uuid);
-        if (e == NULL || e->readers > 0 || !spare_keep(st, seg))
-            unlink(seg);
+        bool kept = e != NULL && e->readers == 0 && spare_keep(st, seg, &evicted, &n_evicted);
+        if (!kept) {
+            /* Out of the uuid's path at once (it may be put again), unlinked below outside the lock. */
+            if (asprintf(&doomed, "%s/%llu.del", st->spare_dir, (unsigned long long)++st->spare_seq) < 0)
+                doomed = NULL;
+            if (doomed == NULL || rename(seg, doomed) != 0) {
+                free(doomed);
+                doomed = NULL;
+                unlink(seg);
+            }
+        }
         remove_entry(st, uuid);
         pthread_mutex_unlock(&st->lock);
+        /* Freeing a large file's pages takes a while: not under the lock. */
+        if (doomed != NULL)
+            unlink(doomed);
+        free(doomed);
+        for (size_t i = 0; i < n_evicted; i++) {
+            unlink(evicted[i]);
+            free(evicted[i]);
+        }
+        free(evicted);
         s = fsync_dir(st->dir[kind]);
     }
     free(meta);

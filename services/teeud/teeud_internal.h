@@ -136,13 +136,21 @@ teeu_status td_writer_commit(td_writer *w, const td_meta *m) TU_NODISCARD;
 /** Drops the temporary file and the reservation; frees w. NULL is a no-op. */
 void td_writer_abort(td_writer *w);
 
+/** An open .seg file and the entry generation it was counted on. */
+typedef struct td_reader {
+    int fd;
+    uint64_t gen;
+} td_reader;
+
 /**
- * Opens the .seg file of a committed entry for reading; close it with
- * td_store_close_data (an entry deleted while being read is unlinked, never
- * recycled). TEEU_ERR_NOT_FOUND if it was deleted meanwhile.
+ * Opens the .seg file of a committed entry for reading (r->fd); close it
+ * with td_store_close_data. A file being read is never recycled: an entry
+ * deleted meanwhile has its file unlinked (the reader keeps it).
+ * TEEU_ERR_NOT_FOUND if the entry is gone or was deleted meanwhile.
  */
-teeu_status td_store_open_data(td_store *st, td_kind kind, const char *uuid, int *fd) TU_NODISCARD;
-void td_store_close_data(td_store *st, const char *uuid, int fd);
+teeu_status td_store_open_data(td_store *st, td_kind kind, const char *uuid, td_reader *r) TU_NODISCARD;
+/** Closes r (fd < 0: nothing to do). */
+void td_store_close_data(td_store *st, const char *uuid, td_reader *r);
 /** Removes an entry (metadata first, then data, which may be kept as a spare). */
 teeu_status td_store_delete(td_store *st, td_kind kind, const char *uuid) TU_NODISCARD;
 
