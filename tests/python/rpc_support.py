@@ -155,6 +155,7 @@ class _Listener:
         self.endpoint = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.connections = 0
         self.requests = []
+        self.goaways = []  # error codes of the client's GOAWAY frames
         self.stop = threading.Event()
         self.threads = []
 
@@ -185,6 +186,53 @@ class _Listener:
     def _serve(self, conn):
         raise NotImplementedError
 
+    # ("reset",) without a code resets with this one; ("close",) then waits for the client to close.
+    reset_code = 0
+    drain_on_close = False
+
+    def _perform(self, conn, h2c, sid, actions):
+        """Carries out a peer's actions on stream sid; False: the connection is done with."""
+        for action in actions:
+            kind = action[0]
+            if kind == "headers":
+                h2c.send_headers(sid, action[1], end_stream=action[2])
+            elif kind == "data":
+                h2c.send_data(sid, action[1], end_stream=action[2])
+            elif kind == "trailers":
+                h2c.send_headers(sid, action[1], end_stream=True)
+            elif kind == "reset":
+                h2c.reset_stream(sid, action[1] if len(action) > 1 else self.reset_code)
+            elif kind == "goaway":
+                # Written by hand: h2 refuses to send anything after its own GOAWAY,
+                # but a graceful GOAWAY lets the streams up to last_stream_id finish.
+                conn.sendall(h2c.data_to_send())
+                conn.sendall(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + action[1].to_bytes(4, "big") + bytes(4))
+            elif kind == "hang":
+                conn.sendall(h2c.data_to_send())
+                self.stop.wait(60)
+                return False
+            elif kind == "close":
+                # Idle first (as a server closing an idle connection would), then GOAWAY and
+                # a graceful close so the client reads everything sent.
+                conn.sendall(h2c.data_to_send())
+                time.sleep(0.2)
+                h2c.close_connection()
+                conn.sendall(h2c.data_to_send())
+                conn.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + 2
+                while self.drain_on_close and time.monotonic() < deadline and self._recv_some(conn) is not None:
+                    pass
+                return False
+        conn.sendall(h2c.data_to_send())
+        return True
+
+    def _recv_some(self, conn):
+        try:
+            data = conn.recv(65536)
+        except socket.timeout:
+            return b""
+        return data if data else None
+
 
 class RawH2Peer(_Listener):
     """Answers every gRPC request with behaviour(stream_id, request_body) -> list of actions.
@@ -193,6 +241,8 @@ class RawH2Peer(_Listener):
     ("trailers", [(k, v)...]), ("reset",), ("hang",), ("close",).
     Counts accepted TCP connections in .connections.
     """
+
+    drain_on_close = True
 
     def __init__(self, behaviour, speak_http1=False):
         super().__init__()
@@ -239,43 +289,8 @@ class RawH2Peer(_Listener):
         finally:
             conn.close()
 
-    def _recv_some(self, conn):
-        try:
-            data = conn.recv(65536)
-        except socket.timeout:
-            return b""
-        return data if data else None
-
     def _answer(self, conn, h2c, sid, body):
-        for action in self.behaviour(sid, body):
-            kind = action[0]
-            if kind == "headers":
-                h2c.send_headers(sid, action[1], end_stream=action[2])
-            elif kind == "data":
-                h2c.send_data(sid, action[1], end_stream=action[2])
-            elif kind == "trailers":
-                h2c.send_headers(sid, action[1], end_stream=True)
-            elif kind == "reset":
-                h2c.reset_stream(sid)
-            elif kind == "hang":
-                conn.sendall(h2c.data_to_send())
-                self.stop.wait(60)
-                return False
-            elif kind == "close":
-                # Idle first (as a server closing an idle connection would), then GOAWAY and
-                conn.sendall(h2c.data_to_send())
-                time.sleep(0.2)
-                # a graceful close so the client reads everything sent.
-                # GOAWAY, then a graceful close so the client reads everything sent.
-                h2c.close_connection()
-                conn.sendall(h2c.data_to_send())
-                conn.shutdown(socket.SHUT_WR)
-                deadline = time.monotonic() + 2
-                while time.monotonic() < deadline and self._recv_some(conn) is not None:
-                    pass
-                return False
-        conn.sendall(h2c.data_to_send())
-        return True
+        return self._perform(conn, h2c, sid, self.behaviour(sid, body))
 
 
 GRPC_HEADERS = [(":status", "200"), ("content-type", "application/grpc")]
@@ -324,6 +339,8 @@ class StreamPeer(_Listener):
     host: the address to listen on ("::1" for IPv6).
     """
 
+    reset_code = 2  # INTERNAL_ERROR
+
     def __init__(self, on_event, max_frame=16384, window=65535, ack=True, tls=None, host="127.0.0.1"):
         super().__init__(host)
         self.on_event = on_event
@@ -333,7 +350,6 @@ class StreamPeer(_Listener):
         self.tls = tls
         self.frames = []
         self.errors = []
-        self.goaways = []  # error codes of the client's GOAWAY frames
         self.tls_resumed = []  # per TLS connection: did the client resume a session?
 
     def _serve(self, conn):
@@ -396,7 +412,7 @@ class StreamPeer(_Listener):
                     elif isinstance(ev, h2.events.StreamEnded):
                         entries[ev.stream_id][1] = bytes(bodies.get(ev.stream_id, b""))
                         acts = self.on_event("end", ev.stream_id, bodies.get(ev.stream_id, b""))
-                    if acts and not self._act(conn, h2c, ev.stream_id, acts):
+                    if acts and not self._perform(conn, h2c, ev.stream_id, acts):
                         return
                 conn.sendall(h2c.data_to_send())
         except Exception as e:  # noqa: BLE001 - recorded for the test to show
@@ -404,38 +420,6 @@ class StreamPeer(_Listener):
             self.errors.append(repr(e) + traceback.format_exc())
         finally:
             conn.close()
-
-    def _act(self, conn, h2c, sid, actions):
-        import h2.errors
-        for action in actions:
-            kind = action[0]
-            if kind == "headers":
-                h2c.send_headers(sid, action[1], end_stream=action[2])
-            elif kind == "data":
-                h2c.send_data(sid, action[1], end_stream=action[2])
-            elif kind == "trailers":
-                h2c.send_headers(sid, action[1], end_stream=True)
-            elif kind == "reset":
-                h2c.reset_stream(sid, action[1] if len(action) > 1 else h2.errors.ErrorCodes.INTERNAL_ERROR)
-            elif kind == "goaway":
-                # Written by hand: h2 refuses to send anything after its own GOAWAY,
-                # but a graceful GOAWAY lets the streams up to last_stream_id finish.
-                conn.sendall(h2c.data_to_send())
-                conn.sendall(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + action[1].to_bytes(4, "big") + bytes(4))
-            elif kind == "hang":
-                conn.sendall(h2c.data_to_send())
-                self.stop.wait(60)
-                return False
-            elif kind == "close":
-                conn.sendall(h2c.data_to_send())
-                time.sleep(0.2)
-                h2c.close_connection()
-                conn.sendall(h2c.data_to_send())
-                conn.shutdown(socket.SHUT_WR)
-                return False
-        conn.sendall(h2c.data_to_send())
-        return True
-
 
 # ---- certificates (openssl CLI) -------------------------------------------------
 
