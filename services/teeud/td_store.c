@@ -442,6 +442,16 @@ teeu_status td_store_get(td_store *st, td_kind kind, const char *uuid, td_meta *
 
 /* ---- spares ------------------------------------------------------------------- */
 
+/* Takes spare i out of the pool; the caller owns the returned path. Caller holds the lock. */
+static char *spare_remove(td_store *st, size_t i)
+{
+    char *path = st->spares[i].path;
+    st->spare_bytes -= st->spares[i].size;
+    memmove(&st->spares[i], &st->spares[i + 1], (st->n_spares - i - 1) * sizeof *st->spares);
+    st->n_spares--;
+    return path;
+}
+
 /*
  * Takes the spare for a file of about hint bytes: the smallest that holds
  * it, else the largest. NULL when none is worth it. Caller holds the lock;
@@ -451,23 +461,14 @@ static char *spare_take(td_store *st, uint64_t hint)
 {
     if (hint < SPARE_MIN || st->n_spares == 0)
         return NULL;
-    size_t best = st->n_spares;
-    for (size_t i = 0; i < st->n_spares; i++) {
-        uint64_t sz = st->spares[i].size;
-        if (best == st->n_spares) {
-            best = i;
-            continue;
-        }
-        uint64_t b = st->spares[best].size;
+    size_t best = 0;
+    for (size_t i = 1; i < st->n_spares; i++) {
+        uint64_t sz = st->spares[i].size, b = st->spares[best].size;
         bool fits = sz >= hint, best_fits = b >= hint;
         if ((fits && (!best_fits || sz < b)) || (!fits && !best_fits && sz > b))
             best = i;
     }
-    char *path = st->spares[best].path;
-    st->spare_bytes -= st->spares[best].size;
-    memmove(&st->spares[best], &st->spares[best + 1], (st->n_spares - best - 1) * sizeof *st->spares);
-    st->n_spares--;
-    return path;
+    return spare_remove(st, best);
 }
 
 /*
@@ -507,12 +508,8 @@ static bool spare_keep(td_store *st, const char *seg_path, char ***evicted, size
     st->spares[st->n_spares++] = (spare){.path = path, .size = (uint64_t)sb.st_size};
     st->spare_bytes += (uint64_t)sb.st_size;
     size_t k = 0;
-    while (st->spare_bytes > st->spare_cap) {
-        out[k++] = st->spares[0].path;
-        st->spare_bytes -= st->spares[0].size;
-        memmove(&st->spares[0], &st->spares[1], (st->n_spares - 1) * sizeof *st->spares);
-        st->n_spares--;
-    }
+    while (st->spare_bytes > st->spare_cap)
+        out[k++] = spare_remove(st, 0);
     *evicted = out;
     *n_evicted = k;
     return true;
